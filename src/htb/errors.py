@@ -1,0 +1,104 @@
+"""Every error htb reports to a person: one class each, one line of text each.
+
+The CLI prints ``htb: <message>`` and exits non-zero; nothing below ever
+carries a passphrase, a capability or plaintext in its message.
+"""
+
+from __future__ import annotations
+
+
+class HtbError(Exception):
+    """Base of every error htb reports instead of a traceback."""
+
+    exit_code = 1
+
+
+# --- sealed manifests -------------------------------------------------------
+class SealError(HtbError):
+    """A sealed manifest could not be opened or written."""
+
+    exit_code = 3
+
+
+class NotSealedError(SealError):
+    """The input is not a sealed manifest at all."""
+
+
+class UnsupportedVersionError(SealError):
+    """Sealed with a format version or KDF this htb does not know."""
+
+
+class TruncatedError(SealError):
+    """The sealed manifest is shorter than its header says."""
+
+
+class DamagedArmorError(SealError):
+    """The ASCII-armored block was damaged in transit (checksum mismatch)."""
+
+
+class WrongPassphraseError(SealError):
+    """The passphrase does not open this manifest."""
+
+
+class TamperedError(SealError):
+    """The manifest was changed after it was sealed."""
+
+
+# --- manifest content -------------------------------------------------------
+class ManifestInvalidError(HtbError):
+    """The manifest's JSON does not follow the schema; the message names the field."""
+
+    exit_code = 4
+
+
+# --- passphrases ------------------------------------------------------------
+class WeakPassphraseError(HtbError):
+    """A passphrase too weak to protect a manifest."""
+
+    exit_code = 5
+
+
+class PassphraseUnavailableError(HtbError):
+    """No passphrase could be read (no terminal, no file, no variable)."""
+
+    exit_code = 5
+
+
+# --- the grid ---------------------------------------------------------------
+class GridError(HtbError):
+    """Talking to the Tahoe client node or the grid failed."""
+
+    exit_code = 6
+
+
+class NodeNotRunningError(GridError):
+    """The client node is not running."""
+
+
+class NotEnoughServersError(GridError):
+    """Fewer storage servers are connected than the manifest needs."""
+
+
+class UnrecoverableError(GridError):
+    """Too few shares are left on the grid to rebuild a file."""
+
+
+class MissingAliasError(GridError):
+    """A backup entry names an alias the manifest does not define."""
+
+
+class SnapshotNotFoundError(GridError):
+    """The asked-for snapshot does not exist."""
+
+
+# --- local data -------------------------------------------------------------
+class RestoreRefusedError(HtbError):
+    """A restore would overwrite data it was not told to overwrite."""
+
+    exit_code = 7
+
+
+class VerifyError(HtbError):
+    """What was restored differs from what the grid holds."""
+
+    exit_code = 8
