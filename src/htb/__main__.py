@@ -1,0 +1,7 @@
+"""``python -m htb`` is ``htb``."""
+
+import sys
+
+from htb.cli import main
+
+sys.exit(main())

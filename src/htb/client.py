@@ -1,0 +1,95 @@
+"""The one small interface between htb and Tahoe-LAFS.
+
+Two implementations: :class:`htb.tahoe.TahoeClient` drives a real client node
+with the ``tahoe`` CLI and its web API; :class:`htb.memory.MemoryClient` keeps
+a grid in memory. ``tests/contract/`` runs the same tests against both, so the
+in-memory one can stand in for Tahoe wherever a test does not need a grid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from htb.manifest import BackupEntry, Manifest
+
+Progress = Callable[[str], None]
+
+
+def no_progress(_line: str) -> None:
+    """A Progress that shows nothing."""
+
+
+@dataclass(frozen=True)
+class TorSettings:
+    """How the client node reaches Tor. ``None`` in its place means plain TCP (tests only)."""
+
+    socks_port: str = "tcp:127.0.0.1:9050"
+    # Tahoe 1.20's HTTPS storage protocol over Tor needs a control port; without
+    # one the node is told to speak Foolscap only.
+    control_port: str | None = None
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    nickname: str
+    connected: bool
+
+
+@dataclass(frozen=True)
+class Status:
+    running: bool
+    servers: tuple[ServerInfo, ...]
+    needed: int
+    happy: int
+
+    @property
+    def connected(self) -> int:
+        return sum(1 for s in self.servers if s.connected)
+
+    @property
+    def can_upload(self) -> bool:
+        return self.running and self.connected >= self.happy
+
+    @property
+    def can_download(self) -> bool:
+        return self.running and self.connected >= self.needed
+
+
+class Client(Protocol):
+    """A Tahoe client node holding one manifest's grid, aliases and backups."""
+
+    def configure(self, manifest: Manifest, tor: TorSettings | None) -> None:
+        """Create or update the node from the manifest. Idempotent; keeps node keys."""
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the node; return once its web API answers."""
+
+    def stop(self) -> None:
+        """Stop the node; a stopped node is not an error."""
+
+    def status(self) -> Status:
+        """Which storage servers the node is connected to (``running=False`` if stopped)."""
+
+    def create_alias(self, alias: str) -> str:
+        """Create a new directory on the grid under ``alias``; return its rootcap."""
+
+    def backup(self, entry: BackupEntry, progress: Progress = no_progress) -> None:
+        """``tahoe backup`` of ``entry.local`` to ``entry.target``: a new snapshot, ``Latest``."""
+
+    def snapshots(self, entry: BackupEntry) -> list[str]:
+        """Names of the snapshots under ``entry.target``/Archives, oldest first."""
+
+    def listing(self, entry: BackupEntry, snapshot: str | None) -> dict[str, int]:
+        """Relative path -> size (-1 for directories) of a snapshot (``None``: Latest)."""
+
+    def fetch(
+        self,
+        entry: BackupEntry,
+        snapshot: str | None,
+        dest: Path,
+        progress: Progress = no_progress,
+    ) -> None:
+        """Copy a snapshot's content into the existing, empty directory ``dest``."""

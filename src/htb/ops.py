@@ -1,0 +1,172 @@
+"""What the htb verbs do, written against :class:`htb.client.Client` only."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from htb.client import Client, Progress, Status, no_progress
+from htb.errors import (
+    GridError,
+    NotEnoughServersError,
+    RestoreRefusedError,
+    VerifyError,
+)
+from htb.manifest import BackupEntry, Manifest, validate
+
+Say = Callable[[str], None]
+
+
+def wait_for_servers(
+    client: Client, minimum: int, timeout: float, sleep: Callable[[float], None] = time.sleep
+) -> Status:
+    """Poll until ``minimum`` servers are connected; raise with the count if they are not."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = client.status()
+        if status.connected >= minimum:
+            return status
+        if time.monotonic() >= deadline:
+            raise NotEnoughServersError(
+                f"{status.connected} of {minimum} needed storage servers connected after "
+                f"{timeout:.0f} s (is tor running? is the grid up?)"
+            )
+        sleep(1.0)
+
+
+def select(manifest: Manifest, names: Sequence[str]) -> list[BackupEntry]:
+    """The backup entries to act on: all, or those whose alias or path is named."""
+    entries = manifest.backups
+    if not names:
+        return entries
+    chosen = [e for e in entries if e.alias in names or e.target in names or e.path in names]
+    unknown = set(names) - {n for e in chosen for n in (e.alias, e.target, e.path)}
+    if unknown:
+        raise GridError(f"no backup entry named {', '.join(sorted(unknown))} in the manifest")
+    return chosen
+
+
+def backup(
+    client: Client,
+    entries: Sequence[BackupEntry],
+    *,
+    say: Say = no_progress,
+    progress: Progress = no_progress,
+    wait: float = 120.0,
+) -> None:
+    """Back up each entry; refuse before uploading anything if a local directory is missing."""
+    for entry in entries:
+        if not Path(entry.local).is_dir():
+            raise GridError(f"cannot back up {entry.local}: no such directory")
+    status = client.status()
+    wait_for_servers(client, status.happy, wait)
+    for i, entry in enumerate(entries, 1):
+        say(f"[{i}/{len(entries)}] backing up {entry.local} -> {entry.alias}:{entry.path}")
+        client.backup(entry, progress)
+
+
+def restore_target(entry: BackupEntry, root: Path | None) -> Path:
+    """Where an entry is restored: its own ``local``, or the same path under ``root``."""
+    local = Path(entry.local)
+    return root / local.relative_to("/") if root is not None else local
+
+
+def _is_empty_dir(path: Path) -> bool:
+    return path.is_dir() and not any(os.scandir(path))
+
+
+def local_listing(root: Path) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel = Path(dirpath).relative_to(root)
+        for d in dirnames:
+            out[str(rel / d) if str(rel) != "." else d] = -1
+        for f in filenames:
+            p = Path(dirpath) / f
+            out[str(rel / f) if str(rel) != "." else f] = p.stat().st_size
+    return out
+
+
+def verify(expected: dict[str, int], restored: Path) -> None:
+    """Every name and size on the grid is on disk, and nothing else."""
+    actual = local_listing(restored)
+    if actual != expected:
+        missing = sorted(set(expected) - set(actual))
+        extra = sorted(set(actual) - set(expected))
+        wrong = sorted(k for k in set(expected) & set(actual) if expected[k] != actual[k])
+        raise VerifyError(
+            f"restore of {restored} does not match the grid: {len(missing)} missing, "
+            f"{len(extra)} unexpected, {len(wrong)} of a wrong size"
+            + (f" (first: {(missing + extra + wrong)[0]})" if missing or extra or wrong else "")
+        )
+
+
+def restore(
+    client: Client,
+    entries: Sequence[BackupEntry],
+    *,
+    snapshot: str | None = None,
+    root: Path | None = None,
+    overwrite: bool = False,
+    say: Say = no_progress,
+    progress: Progress = no_progress,
+    wait: float = 120.0,
+) -> list[Path]:
+    """Restore each entry into its directory, verified, never overwriting unasked.
+
+    Every target is checked before anything is downloaded. Each snapshot is
+    copied into a staging directory beside its target and verified there;
+    only then does it take the target's place. With ``overwrite``, existing
+    data is moved aside to ``<target>.htb-previous-<time>``, never deleted.
+    """
+    targets = [restore_target(e, root) for e in entries]
+    for target in targets:
+        if target.exists() and not _is_empty_dir(target) and not overwrite:
+            raise RestoreRefusedError(
+                f"{target} exists and is not empty: nothing restored. Move it away, "
+                "restore elsewhere with --to, or pass --overwrite (keeps the old copy aside)"
+            )
+    status = client.status()
+    wait_for_servers(client, status.needed, wait)
+    done = []
+    for i, (entry, target) in enumerate(zip(entries, targets, strict=True), 1):
+        say(f"[{i}/{len(entries)}] restoring {entry.alias}:{entry.path} -> {target}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.parent / f".htb-restore-{target.name}-{os.getpid()}"
+        staging.mkdir(mode=0o700)
+        try:
+            expected = client.listing(entry, snapshot)
+            client.fetch(entry, snapshot, staging, progress)
+            verify(expected, staging)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        if target.exists():
+            if _is_empty_dir(target):
+                target.rmdir()
+            else:
+                aside = target.with_name(
+                    f"{target.name}.htb-previous-{time.strftime('%Y%m%dT%H%M%S')}"
+                )
+                target.rename(aside)
+                say(f"      previous content kept in {aside}")
+        staging.rename(target)
+        say(f"      verified {sum(1 for v in expected.values() if v >= 0)} files")
+        done.append(target)
+    return done
+
+
+def new_manifest(client: Client, template: Manifest, say: Say = no_progress) -> Manifest:
+    """Create on the grid every alias the template's backups name but do not define.
+
+    ``client`` must be configured for the template's grid and running.
+    """
+    aliases = dict(template.aliases)
+    for entry in template.backups:
+        if entry.alias not in aliases:
+            say(f"creating alias {entry.alias} on the grid")
+            aliases[entry.alias] = client.create_alias(entry.alias)
+    return validate({**template.data, "aliases": aliases})

@@ -1,0 +1,355 @@
+"""The real :class:`htb.client.Client`: a Tahoe-LAFS client node driven by the ``tahoe`` CLI.
+
+Capabilities never appear in a process argument: the CLI is given alias names,
+and the rootcaps live in ``NODE/private/aliases`` (0600). The web API, bound to
+127.0.0.1, is read only for status and listings.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from htb.client import Progress, ServerInfo, Status, TorSettings, no_progress
+from htb.errors import (
+    GridError,
+    MissingAliasError,
+    NodeNotRunningError,
+    NotEnoughServersError,
+    SnapshotNotFoundError,
+    UnrecoverableError,
+)
+from htb.manifest import BackupEntry, Manifest
+
+TAHOE_ENV = "HTB_TAHOE"
+DEFAULT_WEB_PORT = "tcp:3456:interface=127.0.0.1"
+_CAP = re.compile(r"URI:DIR2(-RO)?:[a-z2-7]+:[a-z2-7]+")
+
+
+def tahoe_executable() -> str:
+    """``$HTB_TAHOE``, else ``tahoe`` on PATH."""
+    exe = os.environ.get(TAHOE_ENV) or shutil.which("tahoe")
+    if not exe:
+        raise GridError(f"tahoe not found: install tahoe-lafs or set {TAHOE_ENV}")
+    return exe
+
+
+def _private_write(path: Path, text: str) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _error_for(output: str) -> GridError:
+    """Map tahoe's failure output onto the error a person can act on."""
+    text = output.strip()
+    last = text.splitlines()[-1] if text else "tahoe failed without a message"
+    if "UnrecoverableFileError" in text or "NotEnoughSharesError" in text or "410 Gone" in text:
+        return UnrecoverableError(
+            "too few storage servers hold shares of this data: it cannot be rebuilt now "
+            "(are enough servers connected? see `htb status`)"
+        )
+    if "UploadUnhappinessError" in text or "shares could be placed" in text:
+        return NotEnoughServersError(
+            "not enough storage servers connected to place shares safely (shares.happy)"
+        )
+    if "Unknown alias" in text:
+        return MissingAliasError(last.removeprefix("error: "))
+    if "No such file or directory" in text or "No such child" in text or "404 Not Found" in text:
+        return SnapshotNotFoundError("no such snapshot or path on the grid")
+    if "Connection refused" in text or "node.url" in text:
+        return NodeNotRunningError("the Tahoe client node is not running: run `htb start`")
+    return GridError(f"tahoe: {last}")
+
+
+def _urlopen(url: str, timeout: float) -> Any:
+    """Open a URL of the node's own web API, which Tahoe binds to loopback."""
+    if not url.startswith(("http://127.0.0.1:", "http://localhost:", "http://[::1]:")):
+        raise GridError(f"refusing a node web API that is not on loopback: {url}")
+    return urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 - scheme checked above
+
+
+@dataclass
+class TahoeClient:
+    """A client node directory and the ``tahoe`` executable that runs it."""
+
+    node_dir: Path
+    tahoe: str = ""
+    web_port: str = DEFAULT_WEB_PORT
+    nickname: str = "htb-client"
+
+    def __post_init__(self) -> None:
+        self.tahoe = self.tahoe or tahoe_executable()
+        self.node_dir = self.node_dir.absolute()
+
+    # --- running tahoe ---------------------------------------------------------
+    def _cli(self, *args: str, progress: Progress = no_progress) -> str:
+        """Run ``tahoe -d NODE ARGS``; stream its output to ``progress``; raise on failure."""
+        proc = subprocess.Popen(
+            [self.tahoe, "-d", str(self.node_dir), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
+        lines = []
+        for line in proc.stdout or ():
+            lines.append(line)
+            progress(line.rstrip("\n"))
+        if proc.wait() != 0:
+            raise _error_for("".join(lines))
+        return "".join(lines)
+
+    @property
+    def _private(self) -> Path:
+        return self.node_dir / "private"
+
+    # --- configuration ---------------------------------------------------------
+    def configure(self, manifest: Manifest, tor: TorSettings | None) -> None:
+        needed, happy, total = manifest.shares
+        if not (self.node_dir / "tahoe.cfg").exists():
+            args = [
+                "create-client",
+                f"--nickname={self.nickname}",
+                f"--webport={self.web_port}",
+                f"--shares-needed={needed}",
+                f"--shares-happy={happy}",
+                f"--shares-total={total}",
+            ]
+            if tor is not None:
+                args.append("--hide-ip")
+            subprocess.run([self.tahoe, *args, str(self.node_dir)], check=True, capture_output=True)
+        os.chmod(self.node_dir, 0o700)
+        self._write_cfg(manifest, tor)
+        intro = {"introducers": {k: {"furl": v} for k, v in manifest.introducers.items()}}
+        # JSON is YAML: Tahoe reads these files with yaml.safe_load.
+        _private_write(self._private / "introducers.yaml", json.dumps(intro, indent=1) + "\n")
+        servers = self._private / "servers.yaml"
+        if manifest.servers:
+            _private_write(servers, json.dumps({"storage": manifest.servers}, indent=1) + "\n")
+        else:
+            servers.unlink(missing_ok=True)
+        self._write_aliases(manifest.aliases)
+
+    def _write_cfg(self, manifest: Manifest, tor: TorSettings | None) -> None:
+        cfg_path = self.node_dir / "tahoe.cfg"
+        cfg = configparser.ConfigParser(interpolation=None)
+        cfg.read(cfg_path, encoding="utf-8")
+        needed, happy, total = manifest.shares
+        for section in ("node", "client", "connections", "tor"):
+            if not cfg.has_section(section):
+                cfg.add_section(section)
+        cfg["client"].update(
+            {"shares.needed": str(needed), "shares.happy": str(happy), "shares.total": str(total)}
+        )
+        # A client never listens: nothing to announce, nothing to find.
+        cfg["node"].update({"tub.port": "disabled", "tub.location": "disabled"})
+        if tor is None:
+            cfg["node"]["reveal-IP-address"] = "true"
+            cfg["connections"]["tcp"] = "tcp"
+            cfg.remove_section("tor")
+        else:
+            cfg["node"]["reveal-IP-address"] = "false"
+            cfg["connections"]["tcp"] = "tor"
+            cfg["tor"] = {"enabled": "true", "socks.port": tor.socks_port}
+            if tor.control_port:
+                cfg["tor"]["control.port"] = tor.control_port
+            else:
+                # Without a control port Tahoe 1.20 cannot speak HTTPS storage over Tor.
+                cfg["client"]["force_foolscap"] = "true"
+        tmp = cfg_path.with_name(".tahoe.cfg.tmp")
+        with tmp.open("w", encoding="utf-8") as f:
+            f.write("# Written by htb from the sealed manifest; `htb init` rewrites it.\n")
+            cfg.write(f)
+        os.replace(tmp, cfg_path)
+
+    def _read_aliases(self) -> dict[str, str]:
+        path = self._private / "aliases"
+        if not path.exists():
+            return {}
+        out = {}
+        for line in path.read_text("utf-8").splitlines():
+            name, sep, cap = line.partition(":")
+            if sep and cap.strip():
+                out[name.strip()] = cap.strip()
+        return out
+
+    def _write_aliases(self, aliases: dict[str, str]) -> None:
+        text = "".join(f"{name}: {cap}\n" for name, cap in sorted(aliases.items()))
+        _private_write(self._private / "aliases", text)
+
+    # --- lifecycle -------------------------------------------------------------
+    def _pid(self) -> int | None:
+        try:
+            pid = int((self.node_dir / "running.process").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return pid
+
+    def start(self, timeout: float = 60.0) -> None:
+        if not (self.node_dir / "tahoe.cfg").exists():
+            raise GridError(f"{self.node_dir} is not a node directory: run `htb init` first")
+        if self._pid() is not None and self._web_url() is not None:
+            return
+        # node.url outlives the node; a fresh one means the new process is up.
+        (self.node_dir / "node.url").unlink(missing_ok=True)
+        logs = self.node_dir / "logs"
+        logs.mkdir(mode=0o700, exist_ok=True)
+        with (logs / "htb-run.log").open("ab") as log:
+            proc = subprocess.Popen(
+                [self.tahoe, "run", "--allow-stdin-close", str(self.node_dir)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # outlives `htb start`
+            )
+        deadline = time.monotonic() + timeout
+        while self._web_url() is None:
+            if proc.poll() is not None:
+                raise GridError(
+                    f"the Tahoe node exited at start (code {proc.returncode}); "
+                    f"see {logs / 'htb-run.log'}"
+                )
+            if time.monotonic() > deadline:
+                raise GridError(f"the Tahoe node did not answer within {timeout:.0f} s")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        pid = self._pid()
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while self._pid() is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self._pid() is not None:
+            os.kill(pid, signal.SIGKILL)
+        (self.node_dir / "node.url").unlink(missing_ok=True)
+
+    def _web_url(self) -> str | None:
+        """The node's web API base URL if it answers, else None."""
+        try:
+            url = (self.node_dir / "node.url").read_text().strip()
+            with _urlopen(url + "?t=json", timeout=5):
+                return url
+        except (OSError, urllib.error.URLError):
+            return None
+
+    def _get_json(self, path: str) -> Any:
+        url = self._web_url()
+        if url is None:
+            raise NodeNotRunningError("the Tahoe client node is not running: run `htb start`")
+        try:
+            with _urlopen(url + path, timeout=120) as resp:
+                return json.load(resp)
+        except urllib.error.HTTPError as exc:
+            raise _error_for(
+                f"{exc.code} {exc.reason} {exc.read().decode(errors='replace')}"
+            ) from None
+
+    def status(self) -> Status:
+        cfg = configparser.ConfigParser(interpolation=None)
+        cfg.read(self.node_dir / "tahoe.cfg", encoding="utf-8")
+        needed = cfg.getint("client", "shares.needed", fallback=3)
+        happy = cfg.getint("client", "shares.happy", fallback=7)
+        if self._web_url() is None:
+            return Status(running=False, servers=(), needed=needed, happy=happy)
+        welcome = self._get_json("?t=json")
+        servers = tuple(
+            ServerInfo(
+                nickname=s.get("nickname") or s.get("nodeid", "?"),
+                connected=str(s.get("connection_status", "")).lower().startswith("connected"),
+            )
+            for s in welcome.get("servers", [])
+        )
+        return Status(running=True, servers=servers, needed=needed, happy=happy)
+
+    # --- grid operations -------------------------------------------------------
+    def create_alias(self, alias: str) -> str:
+        if alias in self._read_aliases():
+            raise GridError(f"alias '{alias}' already exists on this node")
+        self._cli("create-alias", alias)
+        return self._read_aliases()[alias]
+
+    def backup(self, entry: BackupEntry, progress: Progress = no_progress) -> None:
+        self._require_alias(entry)
+        args = ["backup", "-v", *[f"--exclude={pattern}" for pattern in entry.excludes]]
+        self._cli(*args, entry.local, entry.target, progress=progress)
+
+    def _require_alias(self, entry: BackupEntry) -> str:
+        cap = self._read_aliases().get(entry.alias)
+        if cap is None:
+            raise MissingAliasError(f"alias '{entry.alias}' is not known to this node")
+        return cap
+
+    def snapshots(self, entry: BackupEntry) -> list[str]:
+        self._require_alias(entry)
+        try:
+            out = self._cli("ls", f"{entry.target}/Archives")
+        except SnapshotNotFoundError:
+            return []
+        return sorted(line.strip() for line in out.splitlines() if line.strip())
+
+    def _snapshot_path(self, entry: BackupEntry, snapshot: str | None) -> str:
+        return f"{entry.path}/Latest" if snapshot is None else f"{entry.path}/Archives/{snapshot}"
+
+    def listing(self, entry: BackupEntry, snapshot: str | None) -> dict[str, int]:
+        cap = self._require_alias(entry)
+        base = "uri/" + urllib.parse.quote(cap, safe="") + "/"
+        out: dict[str, int] = {}
+
+        def walk(rel: str) -> None:
+            path = self._snapshot_path(entry, snapshot) + (f"/{rel}" if rel else "")
+            node = self._get_json(base + urllib.parse.quote(path) + "?t=json")
+            for name, (kind, info) in node[1].get("children", {}).items():
+                child = f"{rel}/{name}" if rel else name
+                if kind == "dirnode":
+                    out[child] = -1
+                    walk(child)
+                else:
+                    out[child] = int(info.get("size", 0))
+
+        walk("")
+        return out
+
+    def fetch(
+        self,
+        entry: BackupEntry,
+        snapshot: str | None,
+        dest: Path,
+        progress: Progress = no_progress,
+    ) -> None:
+        self._require_alias(entry)
+        source = f"{entry.alias}:{self._snapshot_path(entry, snapshot)}"
+        # `tahoe cp -r SRC DEST` always creates DEST/<basename of SRC>: copy, then lift.
+        landing = dest / ".htb-landing"
+        landing.mkdir()
+        try:
+            self._cli("cp", "-r", "-v", source, str(landing), progress=progress)
+            (inner,) = landing.iterdir()
+            for child in inner.iterdir():
+                child.rename(dest / child.name)
+        finally:
+            shutil.rmtree(landing, ignore_errors=True)
