@@ -1,0 +1,167 @@
+"""The Client contract: every test runs against the in-memory grid and a real Tahoe grid."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from conftest import GridHarness, make_tree, read_tree
+from htb.errors import (
+    GridError,
+    MissingAliasError,
+    NotEnoughServersError,
+    SnapshotNotFoundError,
+    UnrecoverableError,
+)
+from htb.manifest import BackupEntry
+
+_names = itertools.count()
+
+
+def _alias() -> str:
+    return f"a{next(_names)}"
+
+
+def test_stopped_node_reports_not_running(harness: GridHarness, tmp_path: Path) -> None:
+    client = harness.new_client(tmp_path / "node")
+    client.configure(harness.manifest({}, []), None)
+    status = client.status()
+    assert not status.running
+    assert status.connected == 0
+    assert not status.can_download
+
+
+def test_start_connects_to_every_server(harness: GridHarness, tmp_path: Path) -> None:
+    client = harness.started_client(tmp_path / "node")
+    try:
+        status = client.status()
+        assert status.running
+        assert status.connected == len(harness.servers)
+        assert (status.needed, status.happy) == (2, 3)
+        assert status.can_upload
+    finally:
+        client.stop()
+    assert not client.status().running
+
+
+def test_backup_and_fetch_give_identical_files(harness: GridHarness, tmp_path: Path) -> None:
+    client = harness.started_client(tmp_path / "node")
+    try:
+        alias = _alias()
+        cap = client.create_alias(alias)
+        assert cap.startswith("URI:DIR2:")
+        src = tmp_path / "src"
+        files = make_tree(src)
+        entry = BackupEntry(alias, "laptop/src", str(src), ())
+        lines: list[str] = []
+        client.backup(entry, lines.append)
+        assert lines, "backup reports progress"
+        assert len(client.snapshots(entry)) == 1
+
+        listing = client.listing(entry, None)
+        assert listing["sub"] == -1
+        assert listing["sub/b.bin"] == len(files["sub/b.bin"])
+        assert listing["empty"] == 0
+
+        dest = tmp_path / "dest"
+        dest.mkdir()
+        client.fetch(entry, None, dest)
+        assert read_tree(dest) == files
+    finally:
+        client.stop()
+
+
+def test_every_backup_is_a_snapshot_and_old_ones_stay(harness: GridHarness, tmp_path: Path) -> None:
+    client = harness.started_client(tmp_path / "node")
+    try:
+        alias = _alias()
+        client.create_alias(alias)
+        src = tmp_path / "src"
+        src.mkdir()
+        (src / "f.txt").write_text("one")
+        entry = BackupEntry(alias, "snap", str(src), ())
+        client.backup(entry)
+        (src / "f.txt").write_text("two, longer")
+        (src / "new.txt").write_text("new")
+        client.backup(entry)
+        first, second = client.snapshots(entry)
+        assert first < second
+
+        old = tmp_path / "old"
+        old.mkdir()
+        client.fetch(entry, first, old)
+        assert read_tree(old) == {"f.txt": b"one"}
+        latest = tmp_path / "latest"
+        latest.mkdir()
+        client.fetch(entry, None, latest)
+        assert read_tree(latest) == {"f.txt": b"two, longer", "new.txt": b"new"}
+    finally:
+        client.stop()
+
+
+def test_excludes_are_not_backed_up(harness: GridHarness, tmp_path: Path) -> None:
+    client = harness.started_client(tmp_path / "node")
+    try:
+        alias = _alias()
+        client.create_alias(alias)
+        src = tmp_path / "src"
+        src.mkdir()
+        (src / "keep.txt").write_text("k")
+        (src / "skip.tmp").write_text("s")
+        entry = BackupEntry(alias, "ex", str(src), ("*.tmp",))
+        client.backup(entry)
+        assert set(client.listing(entry, None)) == {"keep.txt"}
+    finally:
+        client.stop()
+
+
+def test_unknown_alias_snapshot_and_duplicate_alias(harness: GridHarness, tmp_path: Path) -> None:
+    client = harness.started_client(tmp_path / "node")
+    try:
+        alias = _alias()
+        client.create_alias(alias)
+        with pytest.raises(GridError, match="already exists"):
+            client.create_alias(alias)
+        nowhere = BackupEntry("nosuchalias", "x", str(tmp_path), ())
+        with pytest.raises(MissingAliasError):
+            client.snapshots(nowhere)
+        empty = BackupEntry(alias, "never-backed-up", str(tmp_path), ())
+        assert client.snapshots(empty) == []
+        with pytest.raises(SnapshotNotFoundError):
+            client.listing(empty, None)
+    finally:
+        client.stop()
+
+
+def test_survives_losing_n_minus_k_servers_and_fails_clearly_below_k(
+    private_harness: GridHarness, tmp_path: Path
+) -> None:
+    h = private_harness
+    client = h.started_client(tmp_path / "node")
+    try:
+        alias = _alias()
+        client.create_alias(alias)
+        src = tmp_path / "src"
+        files = make_tree(src)
+        entry = BackupEntry(alias, "k-of-n", str(src), ())
+        client.backup(entry)
+
+        h.take_down(h.servers[0])  # N - K = 1 may go
+        one_down = tmp_path / "one-down"
+        one_down.mkdir()
+        client.fetch(entry, None, one_down)
+        assert read_tree(one_down) == files
+        (src / "new-file").write_bytes(b"x" * 5000)  # an upload, not only reused shares
+        with pytest.raises((NotEnoughServersError, UnrecoverableError)):
+            client.backup(entry)  # 2 servers < shares.happy 3
+
+        h.take_down(h.servers[1])  # fewer than K = 2 left
+        too_few = tmp_path / "too-few"
+        too_few.mkdir()
+        with pytest.raises(UnrecoverableError):
+            client.fetch(entry, None, too_few)
+        assert list(too_few.iterdir()) == []
+    finally:
+        client.stop()
