@@ -6,8 +6,8 @@ import itertools
 from pathlib import Path
 
 import pytest
-
 from conftest import GridHarness, make_tree, read_tree
+
 from htb.errors import (
     GridError,
     MissingAliasError,

@@ -6,10 +6,10 @@ import copy
 import re
 
 import pytest
+from conftest import ONION_FURL, ROOTCAP, manifest_data
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import ONION_FURL, ROOTCAP, manifest_data
 from htb.errors import ManifestInvalidError, NotSealedError, WrongPassphraseError
 from htb.manifest import TEST_KDF, canonical_json, open_sealed, seal, validate
 from htb.manifest.schema import loads
