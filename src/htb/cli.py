@@ -238,20 +238,22 @@ def cmd_new_manifest(args: argparse.Namespace, make_client: ClientFactory) -> in
 
 # --- parser ------------------------------------------------------------------------
 def _parser() -> argparse.ArgumentParser:
+    # No abbreviations: `--passphrase SECRET` must not be taken for --passphrase-file.
     p = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="htb",
         description="Back up to, and restore from, a Tahoe-LAFS onion grid with a sealed manifest.",
     )
     p.add_argument("--version", action="version", version=f"htb {__version__}")
     sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
 
-    secret = argparse.ArgumentParser(add_help=False)
+    secret = argparse.ArgumentParser(allow_abbrev=False, add_help=False)
     secret.add_argument(
         "--passphrase-file",
         metavar="FILE",
         help=f"read the passphrase from FILE's first line (else ${pw.ENV_VAR}, else a prompt)",
     )
-    kdf = argparse.ArgumentParser(add_help=False)
+    kdf = argparse.ArgumentParser(allow_abbrev=False, add_help=False)
     kdf.add_argument("--armor", action="store_true", help="write the ASCII-armored text form")
     kdf.add_argument("--allow-weak-passphrase", action="store_true", help=argparse.SUPPRESS)
     kdf.add_argument(
@@ -260,7 +262,7 @@ def _parser() -> argparse.ArgumentParser:
     kdf.add_argument(
         "--kdf-memlimit", type=int, default=DEFAULT_KDF.memlimit // 2**20, help=argparse.SUPPRESS
     )
-    node = argparse.ArgumentParser(add_help=False)
+    node = argparse.ArgumentParser(allow_abbrev=False, add_help=False)
     node.add_argument(
         "--node-directory",
         "-d",
@@ -269,14 +271,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     node.add_argument("--web-port", default=DEFAULT_WEB_PORT, help=argparse.SUPPRESS)
     node.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the grid")
-    manifest = argparse.ArgumentParser(add_help=False, parents=[secret])
+    manifest = argparse.ArgumentParser(allow_abbrev=False, add_help=False, parents=[secret])
     manifest.add_argument(
         "--manifest",
         "-m",
         default=os.environ.get("HTB_MANIFEST"),
         help="the sealed manifest (default: $HTB_MANIFEST)",
     )
-    tor = argparse.ArgumentParser(add_help=False)
+    tor = argparse.ArgumentParser(allow_abbrev=False, add_help=False)
     tor.add_argument("--tor-socks-port", default="tcp:127.0.0.1:9050", help="tor's SOCKS endpoint")
     tor.add_argument(
         "--tor-control-port",
@@ -288,14 +290,16 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="plain TCP, for test grids on 127.0.0.1 only",
     )
-    entries = argparse.ArgumentParser(add_help=False)
+    entries = argparse.ArgumentParser(allow_abbrev=False, add_help=False)
     entries.add_argument("entries", nargs="*", metavar="ENTRY", help="alias or path (default: all)")
     entries.add_argument("--verbose", "-v", action="store_true", help="show tahoe's per-file lines")
 
     def verb(
         name: str, func: Callable[..., int], help_: str, *parents: argparse.ArgumentParser
     ) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, help=help_, description=help_, parents=list(parents))
+        sp = sub.add_parser(
+            name, help=help_, description=help_, parents=list(parents), allow_abbrev=False
+        )
         sp.set_defaults(func=func)
         return sp
 
