@@ -113,3 +113,8 @@ def test_any_valid_manifest_round_trips(aliases, local, needed, extra) -> None:
     data["grid"]["shares"] = {"needed": needed, "happy": needed + extra, "total": needed + extra}
     m = validate(copy.deepcopy(data))
     assert open_sealed(seal(m, PW, kdf=TEST_KDF), PW).manifest.data == data
+
+
+def test_secrets_are_every_capability_and_key() -> None:
+    data = manifest_data(tor={"client_auth": [{"onion": "c" * 56, "private_key": "K" * 52}]})
+    assert sorted(validate(data).secrets()) == sorted([ROOTCAP, ONION_FURL, "K" * 52])

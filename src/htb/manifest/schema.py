@@ -100,6 +100,14 @@ class Manifest:
                     bad.append(hint)
         return bad
 
+    def secrets(self) -> list[str]:
+        """The values that grant access (rootcaps, FURLs, onion keys): never log these."""
+        found = list(self.aliases.values()) + self.furls()
+        for server in self.servers.values():
+            found += server["ann"].get("anonymous-storage-NURLs", [])
+        found += [a["private_key"] for a in self.client_auth]
+        return found
+
     def to_json(self) -> bytes:
         return canonical_json(self.data)
 

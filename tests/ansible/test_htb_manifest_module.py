@@ -1,0 +1,227 @@
+"""The htb_manifest module, run through ansible-playbook itself on localhost."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import ROOTCAP, manifest_data
+
+from htb.manifest import read_sealed
+
+pytestmark = pytest.mark.ansible
+
+REPO = Path(__file__).resolve().parents[2]
+PW = "lantern mosaic unpaved fidelity outsmart gurgle quarrel"
+CHEAP = {"kdf_opslimit": 1, "kdf_memlimit_mib": 8}
+PLAYBOOK_BIN = Path(sys.executable).with_name("ansible-playbook")
+
+
+def play(
+    tmp_path: Path,
+    *tasks: dict[str, Any],
+    args: tuple[str, ...] = (),
+    interpreter: str = sys.executable,
+    callback: str = "json",
+) -> subprocess.CompletedProcess[str]:
+    book = tmp_path / "play.yml"
+    book.write_text(
+        yaml.safe_dump(
+            [{"hosts": "localhost", "gather_facts": False, "tasks": list(tasks)}],
+            sort_keys=False,
+        )
+    )
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+        "ANSIBLE_LIBRARY": str(REPO / "library"),
+        "ANSIBLE_STDOUT_CALLBACK": callback,
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_LOCAL_TEMP": str(tmp_path / ".ansible-tmp"),
+    }
+    env.pop("HTB_PASSPHRASE", None)
+    return subprocess.run(
+        [
+            str(PLAYBOOK_BIN),
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            "-e",
+            f"ansible_python_interpreter={interpreter}",
+            *args,
+            str(book),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+
+
+def results(run: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
+    """Each task's result on localhost, from the json callback."""
+    out = json.loads(run.stdout)
+    return [t["hosts"]["localhost"] for t in out["plays"][0]["tasks"]]
+
+
+def seal_task(path: Path, **params: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"path": str(path), **CHEAP}
+    body.setdefault("manifest", manifest_data())
+    if "passphrase_file" not in params and "generate_passphrase" not in params:
+        body["passphrase"] = PW
+    body.update(params)
+    body = {k: v for k, v in body.items() if v is not None}
+    return {"htb_manifest": body}
+
+
+def test_changed_then_ok_and_private(tmp_path: Path) -> None:
+    target = tmp_path / "m" / "alice.htbm"
+    first, second = results(play(tmp_path, seal_task(target), seal_task(target)))
+    assert first["changed"] is True
+    assert first["changed_fields"] == sorted(manifest_data())
+    assert second["changed"] is False
+    assert second["changed_fields"] == []
+    assert first["sha256"] == second["sha256"]
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert read_sealed(target, PW).manifest.data == manifest_data()
+
+
+def test_htb_cli_and_module_read_each_other(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.json"
+    plain.write_text(json.dumps(manifest_data()))
+    by_cli = tmp_path / "cli.htbm"
+    env = {**os.environ, "HTB_PASSPHRASE": PW}
+    htb = [sys.executable, "-m", "htb"]
+    cheap = ["--kdf-opslimit", "1", "--kdf-memlimit", "8"]
+    subprocess.run([*htb, "seal", str(plain), "-o", str(by_cli), *cheap], env=env, check=True)
+    # Same content, form and cost: the module leaves the CLI's file alone.
+    (kept,) = results(play(tmp_path, seal_task(by_cli)))
+    assert kept["changed"] is False
+
+    by_module = tmp_path / "module.htbm.asc"
+    results(play(tmp_path, seal_task(by_module, armor=True)))
+    assert by_module.read_text().startswith("-----BEGIN HTB SEALED MANIFEST-----")
+    out = subprocess.run(
+        [*htb, "unseal", str(by_module)], env=env, check=True, capture_output=True
+    ).stdout
+    assert json.loads(out) == manifest_data()
+
+
+def test_generated_passphrase_is_stored_returned_and_reused(tmp_path: Path) -> None:
+    target, pfile = tmp_path / "bob.htbm", tmp_path / "bob.passphrase"
+    task = seal_task(target, passphrase_file=str(pfile), generate_passphrase=True)
+    first, second = results(play(tmp_path, task, task))
+    secret = pfile.read_text().strip()
+    assert pfile.stat().st_mode & 0o777 == 0o600
+    assert first["passphrase"] == secret
+    assert len(secret.split()) == 7
+    assert first["passphrase_bits"] > 85
+    assert first["changed"] is True
+    assert second["changed"] is False
+    assert "passphrase" not in second
+    assert read_sealed(target, secret).manifest.data == manifest_data()
+
+
+def test_no_secret_in_any_output(tmp_path: Path) -> None:
+    """Verbose, diff and check mode, with no task-level no_log: still nothing secret."""
+    target = tmp_path / "c.htbm"
+    gen = tmp_path / "gen.htbm"
+    changed_aliases = manifest_data(aliases={"docs": ROOTCAP, "more": ROOTCAP[:-1] + "c"})
+    run = play(
+        tmp_path,
+        seal_task(target),
+        seal_task(target, manifest=changed_aliases),
+        seal_task(gen, generate_passphrase=True) | {"no_log": True, "register": "generated"},
+        args=("-vvv", "--diff"),
+        callback="default",
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    text = run.stdout + run.stderr
+    assert "changed_fields" in text
+    for secret in (PW, ROOTCAP, changed_aliases["aliases"]["more"], "@tor:", "URI:DIR2"):
+        assert secret not in text
+    check = play(tmp_path, seal_task(tmp_path / "d.htbm"), args=("--check", "--diff", "-vvv"))
+    assert PW not in check.stdout + check.stderr
+    assert not (tmp_path / "d.htbm").exists()
+
+
+def test_check_mode_and_diff_name_fields_only(tmp_path: Path) -> None:
+    target = tmp_path / "e.htbm"
+    results(play(tmp_path, seal_task(target)))
+    before = target.read_bytes()
+    more = manifest_data(description="work laptop")
+    (res,) = results(play(tmp_path, seal_task(target, manifest=more), args=("--check", "--diff")))
+    assert res["changed"] is True
+    assert res["changed_fields"] == ["description"]
+    assert res["diff"]["after"]["changed_fields"] == ["description"]
+    assert "work laptop" not in json.dumps(res)
+    assert target.read_bytes() == before
+
+
+def test_other_passphrase_refused_unless_forced(tmp_path: Path) -> None:
+    target = tmp_path / "f.htbm"
+    results(play(tmp_path, seal_task(target)))
+    before = target.read_bytes()
+    other = "gravity unsalted pushcart dreamboat ultimate elbow trapeze"
+    run = play(tmp_path, seal_task(target, passphrase=other))
+    (res,) = results(run)
+    assert run.returncode != 0
+    assert "does not open with this passphrase" in res["msg"]
+    assert "force" in res["msg"]
+    assert target.read_bytes() == before
+    (forced,) = results(play(tmp_path, seal_task(target, passphrase=other, force=True)))
+    assert forced["changed"] is True
+    assert read_sealed(target, other).manifest.data == manifest_data()
+
+
+def test_invalid_field_and_weak_passphrase_are_named(tmp_path: Path) -> None:
+    bad = manifest_data()
+    bad["backups"][0]["local"] = "relative/dir"
+    run = play(
+        tmp_path,
+        seal_task(tmp_path / "g.htbm", manifest=bad) | {"ignore_errors": True},
+        seal_task(tmp_path / "h.htbm", passphrase="password1") | {"ignore_errors": True},
+    )
+    invalid, weak = results(run)
+    assert "backups[0].local" in invalid["msg"]
+    assert "too weak" in weak["msg"]
+    assert not (tmp_path / "g.htbm").exists()
+    assert not (tmp_path / "h.htbm").exists()
+
+
+def test_absent(tmp_path: Path) -> None:
+    target = tmp_path / "i.htbm"
+    results(play(tmp_path, seal_task(target)))
+    gone = {"htb_manifest": {"path": str(target), "state": "absent"}}
+    first, second = results(play(tmp_path, gone, gone))
+    assert (first["changed"], second["changed"]) == (True, False)
+    assert not target.exists()
+
+
+def test_missing_pynacl_is_a_clear_error(tmp_path: Path) -> None:
+    bare = tmp_path / "bare"
+    venv.create(bare, with_pip=False)
+    run = play(tmp_path, seal_task(tmp_path / "j.htbm"), interpreter=str(bare / "bin" / "python"))
+    (res,) = results(run)
+    assert run.returncode != 0
+    assert "PyNaCl" in res["msg"]
+
+
+def test_ansible_doc_renders() -> None:
+    doc = subprocess.run(
+        [str(PLAYBOOK_BIN.with_name("ansible-doc")), "-M", str(REPO / "library"), "htb_manifest"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "ANSIBLE_NOCOLOR": "1", "PAGER": "cat"},
+    ).stdout
+    for word in ("generate_passphrase", "EXAMPLES", "RETURN VALUES", "check_mode"):
+        assert word in doc
