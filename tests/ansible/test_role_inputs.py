@@ -1,0 +1,57 @@
+"""Roles refuse a missing or malformed variable before touching anything, naming it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.ansible
+
+REPO = Path(__file__).resolve().parents[2]
+PLAYBOOK_BIN = Path(sys.executable).with_name("ansible-playbook")
+
+
+def run_role(tmp_path: Path, role: str, variables: dict[str, Any]) -> str:
+    book = tmp_path / "play.yml"
+    book.write_text(
+        yaml.safe_dump(
+            [{"hosts": "localhost", "gather_facts": False, "vars": variables, "roles": [role]}]
+        )
+    )
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    run = subprocess.run(
+        [str(PLAYBOOK_BIN), "-i", "localhost,", "-c", "local", "--check", str(book)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert run.returncode != 0
+    return run.stdout + run.stderr
+
+
+@pytest.mark.parametrize(
+    ("role", "variables", "named"),
+    [
+        ("storage", {"storage_grid_join": "sideways"}, "storage_grid_join"),
+        ("storage", {"storage_readonly": "perhaps"}, "storage_readonly"),
+        ("storage", {"storage_web_port": "tcp:3456"}, "storage_web_port"),
+        ("introducer", {"introducer_port": "not-a-port"}, "introducer_port"),
+        ("tor", {"tor_onion_services": [{"name": "web"}]}, "ports"),
+        ("grid_client", {"grid_client_shares_needed": "two"}, "grid_client_shares_needed"),
+        ("grid_client", {"grid_client_shares_happy": 9}, "grid_client_shares_happy"),
+        ("tahoe_node", {}, "tahoe_node_name"),
+    ],
+)
+def test_bad_input_stops_the_play_and_names_the_variable(
+    tmp_path: Path, role: str, variables: dict[str, Any], named: str
+) -> None:
+    out = run_role(tmp_path, role, variables)
+    assert named in out
+    assert "changed=0" in out
