@@ -279,7 +279,11 @@ def _parser() -> argparse.ArgumentParser:
         help="the sealed manifest (default: $HTB_MANIFEST)",
     )
     tor = argparse.ArgumentParser(allow_abbrev=False, add_help=False)
-    tor.add_argument("--tor-socks-port", default="tcp:127.0.0.1:9050", help="tor's SOCKS endpoint")
+    tor.add_argument(
+        "--tor-socks-port",
+        default=os.environ.get("HTB_TOR_SOCKS_PORT", "tcp:127.0.0.1:9050"),
+        help="tor's SOCKS endpoint (default: $HTB_TOR_SOCKS_PORT or tcp:127.0.0.1:9050)",
+    )
     tor.add_argument(
         "--tor-control-port",
         default=None,

@@ -33,6 +33,15 @@ class TorSettings:
 
 
 @dataclass(frozen=True)
+class Node:
+    """A file or directory in a snapshot, as the grid recorded it."""
+
+    size: int  # bytes; -1 for a directory
+    # Permission bits ``tahoe backup`` recorded from the local file (None: unknown).
+    mode: int | None = None
+
+
+@dataclass(frozen=True)
 class ServerInfo:
     nickname: str
     connected: bool
@@ -82,8 +91,8 @@ class Client(Protocol):
     def snapshots(self, entry: BackupEntry) -> list[str]:
         """Names of the snapshots under ``entry.target``/Archives, oldest first."""
 
-    def listing(self, entry: BackupEntry, snapshot: str | None) -> dict[str, int]:
-        """Relative path -> size (-1 for directories) of a snapshot (``None``: Latest)."""
+    def listing(self, entry: BackupEntry, snapshot: str | None) -> dict[str, Node]:
+        """Relative path -> :class:`Node` of every entry of a snapshot (``None``: Latest)."""
 
     def fetch(
         self,

@@ -16,7 +16,7 @@ from base64 import b32encode
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from htb.client import Progress, ServerInfo, Status, TorSettings, no_progress
+from htb.client import Node, Progress, ServerInfo, Status, TorSettings, no_progress
 from htb.errors import (
     GridError,
     MissingAliasError,
@@ -41,6 +41,7 @@ class StoredDir:
 
     tree: Tree
     servers: frozenset[str]
+    modes: dict[str, int] = field(default_factory=dict)  # path -> permission bits
 
 
 @dataclass
@@ -71,6 +72,16 @@ def _read_tree(root: Path, excludes: tuple[str, ...], rel: str = "") -> Tree:
         elif child.is_file():
             tree[child.name] = child.read_bytes()
     return tree
+
+
+def _read_modes(root: Path, tree: Tree, rel: str = "") -> dict[str, int]:
+    out: dict[str, int] = {}
+    for name, value in tree.items():
+        path = f"{rel}{name}"
+        out[path] = (root / path).stat().st_mode & 0o7777
+        if isinstance(value, dict):
+            out.update(_read_modes(root, value, path + "/"))
+    return out
 
 
 def _write_tree(tree: Tree, dest: Path) -> None:
@@ -171,14 +182,15 @@ class MemoryClient:
         name = time.strftime("%Y-%m-%d_%H:%M:%SZ", time.gmtime())
         while f"{entry.path}/Archives/{name}" in dirs:  # two backups within a second
             name += "+"
-        dirs[f"{entry.path}/Archives/{name}"] = StoredDir(tree, servers)
-        dirs[f"{entry.path}/Latest"] = StoredDir(tree, servers)
+        stored = StoredDir(tree, servers, _read_modes(local, tree))
+        dirs[f"{entry.path}/Archives/{name}"] = stored
+        dirs[f"{entry.path}/Latest"] = stored
 
     def snapshots(self, entry: BackupEntry) -> list[str]:
         prefix = f"{entry.path}/Archives/"
         return sorted(k.removeprefix(prefix) for k in self._dirs_of(entry) if k.startswith(prefix))
 
-    def _snapshot(self, entry: BackupEntry, snapshot: str | None) -> Tree:
+    def _snapshot(self, entry: BackupEntry, snapshot: str | None) -> StoredDir:
         dirs = self._dirs_of(entry)
         key = f"{entry.path}/Latest" if snapshot is None else f"{entry.path}/Archives/{snapshot}"
         stored = dirs.get(key)
@@ -188,10 +200,14 @@ class MemoryClient:
             raise UnrecoverableError(
                 "too few storage servers hold shares of this data: it cannot be rebuilt now"
             )
-        return stored.tree
+        return stored
 
-    def listing(self, entry: BackupEntry, snapshot: str | None) -> dict[str, int]:
-        return _list_tree(self._snapshot(entry, snapshot))
+    def listing(self, entry: BackupEntry, snapshot: str | None) -> dict[str, Node]:
+        stored = self._snapshot(entry, snapshot)
+        return {
+            path: Node(size, stored.modes.get(path))
+            for path, size in _list_tree(stored.tree).items()
+        }
 
     def fetch(
         self,
@@ -200,7 +216,7 @@ class MemoryClient:
         dest: Path,
         progress: Progress = no_progress,
     ) -> None:
-        tree = self._snapshot(entry, snapshot)
+        tree = self._snapshot(entry, snapshot).tree
         if any(os.scandir(dest)):
             raise GridError(f"{dest} is not empty")
         _write_tree(tree, dest)

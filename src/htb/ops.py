@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from htb.client import Client, Progress, Status, no_progress
+from htb.client import Client, Node, Progress, Status, no_progress
 from htb.errors import (
     GridError,
     NotEnoughServersError,
@@ -74,6 +75,13 @@ def restore_target(entry: BackupEntry, root: Path | None) -> Path:
     return root / local.relative_to("/") if root is not None else local
 
 
+def _make_parents(path: Path) -> list[Path]:
+    """``mkdir -p path``; return the directories it created, outermost first."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    path.mkdir(parents=True, exist_ok=True)
+    return list(reversed(missing))
+
+
 def _is_empty_dir(path: Path) -> bool:
     return path.is_dir() and not any(os.scandir(path))
 
@@ -90,8 +98,9 @@ def local_listing(root: Path) -> dict[str, int]:
     return out
 
 
-def verify(expected: dict[str, int], restored: Path) -> None:
+def verify(listing: dict[str, Node], restored: Path) -> None:
     """Every name and size on the grid is on disk, and nothing else."""
+    expected = {path: node.size for path, node in listing.items()}
     actual = local_listing(restored)
     if actual != expected:
         missing = sorted(set(expected) - set(actual))
@@ -102,6 +111,17 @@ def verify(expected: dict[str, int], restored: Path) -> None:
             f"{len(extra)} unexpected, {len(wrong)} of a wrong size"
             + (f" (first: {(missing + extra + wrong)[0]})" if missing or extra or wrong else "")
         )
+
+
+def apply_modes(listing: dict[str, Node], restored: Path) -> None:
+    """Give each restored entry the permission bits it had when it was backed up.
+
+    Deepest first, so that a directory made read-only does not stop its children.
+    """
+    for path in sorted(listing, key=lambda p: p.count("/"), reverse=True):
+        mode = listing[path].mode
+        if mode is not None:
+            os.chmod(restored / path, mode, follow_symlinks=False)
 
 
 def restore(
@@ -134,15 +154,20 @@ def restore(
     done = []
     for i, (entry, target) in enumerate(zip(entries, targets, strict=True), 1):
         say(f"[{i}/{len(entries)}] restoring {entry.alias}:{entry.path} -> {target}")
-        target.parent.mkdir(parents=True, exist_ok=True)
+        created = _make_parents(target.parent)
         staging = target.parent / f".htb-restore-{target.name}-{os.getpid()}"
         staging.mkdir(mode=0o700)
         try:
             expected = client.listing(entry, snapshot)
             client.fetch(entry, snapshot, staging, progress)
             verify(expected, staging)
+            apply_modes(expected, staging)
         except BaseException:
+            # A failed restore leaves the disk as it found it.
             shutil.rmtree(staging, ignore_errors=True)
+            for directory in reversed(created):
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
             raise
         if target.exists():
             if _is_empty_dir(target):
@@ -154,7 +179,7 @@ def restore(
                 target.rename(aside)
                 say(f"      previous content kept in {aside}")
         staging.rename(target)
-        say(f"      verified {sum(1 for v in expected.values() if v >= 0)} files")
+        say(f"      verified {sum(1 for v in expected.values() if v.size >= 0)} files")
         done.append(target)
     return done
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from htb.client import Progress, ServerInfo, Status, TorSettings, no_progress
+from htb.client import Node, Progress, ServerInfo, Status, TorSettings, no_progress
 from htb.errors import (
     GridError,
     MissingAliasError,
@@ -315,21 +315,24 @@ class TahoeClient:
     def _snapshot_path(self, entry: BackupEntry, snapshot: str | None) -> str:
         return f"{entry.path}/Latest" if snapshot is None else f"{entry.path}/Archives/{snapshot}"
 
-    def listing(self, entry: BackupEntry, snapshot: str | None) -> dict[str, int]:
+    def listing(self, entry: BackupEntry, snapshot: str | None) -> dict[str, Node]:
         cap = self._require_alias(entry)
         base = "uri/" + urllib.parse.quote(cap, safe="") + "/"
-        out: dict[str, int] = {}
+        out: dict[str, Node] = {}
 
         def walk(rel: str) -> None:
             path = self._snapshot_path(entry, snapshot) + (f"/{rel}" if rel else "")
             node = self._get_json(base + urllib.parse.quote(path) + "?t=json")
             for name, (kind, info) in node[1].get("children", {}).items():
                 child = f"{rel}/{name}" if rel else name
+                # `tahoe backup` keeps each entry's stat fields in its edge metadata.
+                st_mode = info.get("metadata", {}).get("st_mode")
+                mode = int(st_mode) & 0o7777 if isinstance(st_mode, int) else None
                 if kind == "dirnode":
-                    out[child] = -1
+                    out[child] = Node(-1, mode)
                     walk(child)
                 else:
-                    out[child] = int(info.get("size", 0))
+                    out[child] = Node(int(info.get("size", 0)), mode)
 
         walk("")
         return out

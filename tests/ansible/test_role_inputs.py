@@ -47,6 +47,9 @@ def run_role(tmp_path: Path, role: str, variables: dict[str, Any]) -> str:
         ("grid_client", {"grid_client_shares_needed": "two"}, "grid_client_shares_needed"),
         ("grid_client", {"grid_client_shares_happy": 9}, "grid_client_shares_happy"),
         ("tahoe_node", {}, "tahoe_node_name"),
+        ("client_tails", {}, "client_tails_wheelhouse_archive"),
+        ("activist_manifests", {}, "activist_manifests_activists"),
+        ("activist_manifests", {"activist_manifests_activists": [{"name": "alice"}]}, "backups"),
     ],
 )
 def test_bad_input_stops_the_play_and_names_the_variable(

@@ -61,14 +61,34 @@ def test_backup_and_fetch_give_identical_files(harness: GridHarness, tmp_path: P
         assert len(client.snapshots(entry)) == 1
 
         listing = client.listing(entry, None)
-        assert listing["sub"] == -1
-        assert listing["sub/b.bin"] == len(files["sub/b.bin"])
-        assert listing["empty"] == 0
+        assert listing["sub"].size == -1
+        assert listing["sub/b.bin"].size == len(files["sub/b.bin"])
+        assert listing["empty"].size == 0
 
         dest = tmp_path / "dest"
         dest.mkdir()
         client.fetch(entry, None, dest)
         assert read_tree(dest) == files
+    finally:
+        client.stop()
+
+
+def test_listing_keeps_the_permission_bits(harness: GridHarness, tmp_path: Path) -> None:
+    client = harness.started_client(tmp_path / "node")
+    try:
+        alias = _alias()
+        client.create_alias(alias)
+        src = tmp_path / "src"
+        make_tree(src)
+        (src / "sub" / "b.bin").chmod(0o600)
+        (src / "empty").chmod(0o755)
+        (src / "sub").chmod(0o700)
+        entry = BackupEntry(alias, "laptop/src", str(src), ())
+        client.backup(entry)
+        listing = client.listing(entry, None)
+        assert listing["sub/b.bin"].mode == 0o600
+        assert listing["empty"].mode == 0o755
+        assert listing["sub"].mode == 0o700
     finally:
         client.stop()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -135,6 +136,8 @@ def test_lose_the_laptop_and_restore_everything(env, capsys) -> None:
     laptop = Laptop(MemoryGrid())
     home = env["tmp"] / "home"
     files = make_tree(home / "docs")
+    (home / "docs" / "sub").chmod(0o700)
+    (home / "docs" / "a.txt").chmod(0o600)
     template = _loopback(manifest_data(aliases={}))
     template["backups"] = [{"alias": "docs", "path": "laptop/docs", "local": str(home / "docs")}]
     plain = env["tmp"] / "template.json"
@@ -158,6 +161,8 @@ def test_lose_the_laptop_and_restore_everything(env, capsys) -> None:
     assert cli.main(["start", *m, "--unsafe-no-tor"], laptop) == 0
     assert cli.main(["restore", *m], laptop) == 0
     assert read_tree(home / "docs") == files
+    assert (home / "docs" / "sub").stat().st_mode & 0o7777 == 0o700
+    assert (home / "docs" / "a.txt").stat().st_mode & 0o7777 == 0o600
     assert "verified" in capsys.readouterr().err
 
 
@@ -211,3 +216,13 @@ def test_too_few_servers_fails_clearly_and_touches_nothing(env, capsys) -> None:
     assert "1 of 2 needed storage servers" in err
     assert not target.exists()
     assert cli.main(["backup", *m], laptop) == 6
+
+    # Servers connected, but the shares are gone: the restore fails after its
+    # parent directories were made, and takes them away again.
+    grid.start_server("storage1")
+    grid.start_server("storage2")
+    for key, stored in grid.dirs[data["aliases"]["docs"]].items():
+        grid.dirs[data["aliases"]["docs"]][key] = replace(stored, servers=frozenset())
+    assert cli.main(["restore", *m, "--to", str(target)], laptop) == 6
+    assert "too few storage servers hold shares" in capsys.readouterr().err
+    assert not target.exists()
