@@ -35,7 +35,14 @@ from htb.manifest import BackupEntry, Manifest
 
 TAHOE_ENV = "HTB_TAHOE"
 DEFAULT_WEB_PORT = "tcp:3456:interface=127.0.0.1"
-_CAP = re.compile(r"URI:DIR2(-RO)?:[a-z2-7]+:[a-z2-7]+")
+# Any capability in tahoe's output: read caps are secrets, and LIT caps hold the
+# file's bytes themselves.
+_ANY_CAP = re.compile(r"URI:[A-Z0-9-]+:[^\s'\"]+")
+
+
+def redact(text: str) -> str:
+    """``text`` with every Tahoe capability replaced by ``URI:(redacted)``."""
+    return _ANY_CAP.sub("URI:(redacted)", text)
 
 
 def tahoe_executable() -> str:
@@ -57,7 +64,7 @@ def _private_write(path: Path, text: str) -> None:
 
 def _error_for(output: str) -> GridError:
     """Map tahoe's failure output onto the error a person can act on."""
-    text = output.strip()
+    text = redact(output.strip())
     last = text.splitlines()[-1] if text else "tahoe failed without a message"
     if "UnrecoverableFileError" in text or "NotEnoughSharesError" in text or "410 Gone" in text:
         return UnrecoverableError(
@@ -111,7 +118,7 @@ class TahoeClient:
         lines = []
         for line in proc.stdout or ():
             lines.append(line)
-            progress(line.rstrip("\n"))
+            progress(redact(line.rstrip("\n")))
         if proc.wait() != 0:
             raise _error_for("".join(lines))
         return "".join(lines)
