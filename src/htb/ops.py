@@ -7,6 +7,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from htb.client import Client, Node, Progress, Status, no_progress
@@ -158,8 +159,12 @@ def restore(
         staging = target.parent / f".htb-restore-{target.name}-{os.getpid()}"
         staging.mkdir(mode=0o700)
         try:
-            expected = client.listing(entry, snapshot)
-            client.fetch(entry, snapshot, staging, progress)
+            # The listing (what verify checks against) is read while the copy
+            # runs: both are mostly waiting on the grid.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                listing = pool.submit(client.listing, entry, snapshot)
+                client.fetch(entry, snapshot, staging, progress)
+                expected = listing.result()
             verify(expected, staging)
             apply_modes(expected, staging)
         except BaseException:

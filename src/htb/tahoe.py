@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ from htb.errors import (
 from htb.manifest import BackupEntry, Manifest
 
 TAHOE_ENV = "HTB_TAHOE"
+# Directories fetched at once while listing a snapshot.
+_LISTING_WORKERS = 8
 DEFAULT_WEB_PORT = "tcp:3456:interface=127.0.0.1"
 # Any capability in tahoe's output: read caps are secrets, and LIT caps hold the
 # file's bytes themselves.
@@ -324,24 +327,36 @@ class TahoeClient:
 
     def listing(self, entry: BackupEntry, snapshot: str | None) -> dict[str, Node]:
         cap = self._require_alias(entry)
-        base = "uri/" + urllib.parse.quote(cap, safe="") + "/"
+        top = self._snapshot_path(entry, snapshot)
         out: dict[str, Node] = {}
 
-        def walk(rel: str) -> None:
-            path = self._snapshot_path(entry, snapshot) + (f"/{rel}" if rel else "")
-            node = self._get_json(base + urllib.parse.quote(path) + "?t=json")
-            for name, (kind, info) in node[1].get("children", {}).items():
-                child = f"{rel}/{name}" if rel else name
-                # `tahoe backup` keeps each entry's stat fields in its edge metadata.
-                st_mode = info.get("metadata", {}).get("st_mode")
-                mode = int(st_mode) & 0o7777 if isinstance(st_mode, int) else None
-                if kind == "dirnode":
-                    out[child] = Node(-1, mode)
-                    walk(child)
-                else:
-                    out[child] = Node(int(info.get("size", 0)), mode)
+        def children(rel: str, url: str) -> list[tuple[str, str, dict[str, Any]]]:
+            node = self._get_json(url + "?t=json")
+            return [
+                (f"{rel}/{name}" if rel else name, kind, info)
+                for name, (kind, info) in node[1].get("children", {}).items()
+            ]
 
-        walk("")
+        # Each directory is a round trip through Tor: fetch them by their own cap
+        # (not by path from the root, which fetches every ancestor again), several
+        # at a time.
+        with ThreadPoolExecutor(max_workers=_LISTING_WORKERS) as pool:
+            first = "uri/" + urllib.parse.quote(cap, safe="") + "/" + urllib.parse.quote(top)
+            pending = {pool.submit(children, "", first)}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    for child, kind, info in future.result():
+                        # `tahoe backup` keeps each entry's stat fields in its edge metadata.
+                        st_mode = info.get("metadata", {}).get("st_mode")
+                        mode = int(st_mode) & 0o7777 if isinstance(st_mode, int) else None
+                        if kind == "dirnode":
+                            out[child] = Node(-1, mode)
+                            child_cap = info.get("ro_uri") or info["rw_uri"]
+                            url = "uri/" + urllib.parse.quote(child_cap, safe="")
+                            pending.add(pool.submit(children, child, url))
+                        else:
+                            out[child] = Node(int(info.get("size", 0)), mode)
         return out
 
     def fetch(
