@@ -8,7 +8,9 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 from htb.client import Client, Node, Progress, Status, no_progress
 from htb.errors import (
@@ -20,6 +22,7 @@ from htb.errors import (
 from htb.manifest import BackupEntry, Manifest, validate
 
 Say = Callable[[str], None]
+T = TypeVar("T")
 
 
 def wait_for_servers(
@@ -37,6 +40,42 @@ def wait_for_servers(
                 f"{timeout:.0f} s (is tor running? is the grid up?)"
             )
         sleep(1.0)
+
+
+# "Connected" on the node's welcome page is not yet "usable": right after it counts
+# a server, an upload can still find too few willing ones (NotEnoughServersError).
+# Such a failure is retried, a bounded number of times, then reported plainly.
+TRANSIENT_ATTEMPTS = 3
+TRANSIENT_DELAY = 5.0
+
+
+def retry_transient(
+    action: Callable[[], T],
+    client: Client,
+    minimum: int,
+    wait: float,
+    *,
+    say: Say = no_progress,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run ``action``; on NotEnoughServersError wait for ``minimum`` servers and retry."""
+    for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
+        try:
+            return action()
+        except NotEnoughServersError:
+            if attempt == TRANSIENT_ATTEMPTS:
+                raise NotEnoughServersError(
+                    f"too few storage servers accepted shares, {TRANSIENT_ATTEMPTS} attempts "
+                    "in a row: the grid is connected but not usable now; try again later "
+                    "(`htb status` shows the servers)"
+                ) from None
+            say(
+                "      too few storage servers accepted shares; waiting and trying again "
+                f"({attempt + 1} of {TRANSIENT_ATTEMPTS})"
+            )
+            sleep(TRANSIENT_DELAY)
+            wait_for_servers(client, minimum, wait, sleep)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def select(manifest: Manifest, names: Sequence[str]) -> list[BackupEntry]:
@@ -67,7 +106,10 @@ def backup(
     wait_for_servers(client, status.happy, wait)
     for i, entry in enumerate(entries, 1):
         say(f"[{i}/{len(entries)}] backing up {entry.local} -> {entry.alias}:{entry.path}")
-        client.backup(entry, progress)
+        # `tahoe backup` is incremental: a retry uploads only what is not there yet.
+        retry_transient(
+            partial(client.backup, entry, progress), client, status.happy, wait, say=say
+        )
 
 
 def restore_target(entry: BackupEntry, root: Path | None) -> Path:
@@ -198,5 +240,8 @@ def new_manifest(client: Client, template: Manifest, say: Say = no_progress) -> 
     for entry in template.backups:
         if entry.alias not in aliases:
             say(f"creating alias {entry.alias} on the grid")
-            aliases[entry.alias] = client.create_alias(entry.alias)
+            happy = template.shares[1]
+            aliases[entry.alias] = retry_transient(
+                partial(client.create_alias, entry.alias), client, happy, 120.0, say=say
+            )
     return validate({**template.data, "aliases": aliases})

@@ -74,7 +74,11 @@ def _error_for(output: str) -> GridError:
             "too few storage servers hold shares of this data: it cannot be rebuilt now "
             "(are enough servers connected? see `htb status`)"
         )
-    if "UploadUnhappinessError" in text or "shares could be placed" in text:
+    if (
+        "UploadUnhappinessError" in text
+        or "shares could be placed" in text
+        or "NotEnoughServersError" in text
+    ):
         return NotEnoughServersError(
             "not enough storage servers connected to place shares safely (shares.happy)"
         )

@@ -1,0 +1,68 @@
+"""Transient grid errors are retried, a bounded number of times, then said plainly.
+
+On the in-memory grid, a server drops out just as the upload starts (as a node that
+the welcome page counts as connected but that is not yet usable does) and comes back
+while htb waits.
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import manifest_data
+
+from htb import ops
+from htb.errors import NotEnoughServersError
+from htb.manifest import validate
+from htb.memory import MemoryClient, MemoryGrid
+
+
+def _client(grid: MemoryGrid) -> MemoryClient:
+    data = manifest_data(aliases={}, backups=[])
+    data["grid"]["shares"] = {"needed": 1, "happy": len(grid.server_names), "total": 4}
+    client = MemoryClient(grid)
+    client.configure(validate(data), None)
+    client.start()
+    return client
+
+
+def test_a_transient_shortage_is_retried_and_the_action_succeeds() -> None:
+    grid = MemoryGrid()
+    client = _client(grid)
+    name = grid.server_names[0]
+    grid.stop_server(name)
+    said: list[str] = []
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        grid.start_server(name)  # the server becomes usable while htb waits
+
+    cap = ops.retry_transient(
+        lambda: client.create_alias("docs"), client, client.happy, 5, say=said.append, sleep=sleep
+    )
+    assert cap.startswith("URI:DIR2:")
+    assert len(said) == 1
+    assert "trying again (2 of 3)" in said[0]
+    assert "URI:" not in said[0]
+    assert sleeps[0] == ops.TRANSIENT_DELAY
+
+
+def test_a_lasting_shortage_gives_up_after_the_bound_with_one_clear_line() -> None:
+    grid = MemoryGrid()
+    client = _client(grid)
+    attempts = 0
+
+    def create() -> str:
+        nonlocal attempts
+        attempts += 1
+        grid.stop_server(grid.server_names[0])  # usable for the wait, not for the upload
+        return client.create_alias("docs")
+
+    def sleep(_seconds: float) -> None:
+        grid.start_server(grid.server_names[0])
+
+    with pytest.raises(NotEnoughServersError, match="3 attempts in a row") as exc:
+        ops.retry_transient(create, client, client.happy, 5, sleep=sleep)
+    assert attempts == ops.TRANSIENT_ATTEMPTS
+    assert "\n" not in str(exc.value)
+    assert "docs" not in client.aliases
