@@ -2,6 +2,12 @@
 
 Run: ``.venv/bin/python bench/kdf.py [N]`` (N seal/unseal rounds per setting, default 5;
 the 512 MiB candidates run at most 3). Prints figures; never asserts on wall-clock time.
+``bench/kdf.py --bound [N]`` measures only the reader's bound (below) and the default.
+
+Also measures the costliest KDF a reader accepts (issue 13: a hostile header can make
+htb run at most passes x memory = 2 GiB, 512 MiB at most): a fresh process opening such a
+file with a wrong passphrase (time, peak RSS), and how fast a header just above the bound
+is refused (no KDF runs).
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ import nacl
 import nacl.bindings
 import nacl.pwhash
 
-from htb.manifest import KdfParams, Manifest, open_sealed, seal, validate
+from htb.errors import UnsupportedVersionError, WrongPassphraseError
+from htb.manifest import MAX_KDF, KdfParams, Manifest, open_sealed, seal, validate
 
 MIB = 1024**2
 PASSPHRASE = "correct horse battery staple uranium"
@@ -36,6 +43,14 @@ SETTINGS: list[tuple[str, KdfParams]] = [
     ("3 x 512 MiB", KdfParams(3, 512 * MIB)),
 ]
 DEFAULT_NAME = "MODERATE (default)"
+# The reader's bound: passes x memory <= 2 GiB, memory <= 512 MiB. MAX_KDF (4 x 512 MiB)
+# is the costliest in time and memory; the others have the same passes x memory.
+BOUND: list[tuple[str, KdfParams]] = [
+    ("4 x 512 MiB (MAX_KDF)", MAX_KDF),
+    ("8 x 256 MiB", KdfParams(8, 256 * MIB)),
+    ("16 x 128 MiB", KdfParams(16, 128 * MIB)),
+]
+ABOVE_BOUND = [KdfParams(5, 512 * MIB), KdfParams(64, 2048 * MIB), KdfParams(17, 8192)]
 HASHES = {1: "md5", 2: "sha1", 3: "ripemd160", 8: "sha256", 9: "sha384", 10: "sha512"}
 
 
@@ -96,6 +111,61 @@ def child_unseal(path: str) -> None:
     passphrase = sys.stdin.read()
     opened = open_sealed(Path(path).read_bytes(), passphrase)
     assert opened.manifest is not None
+
+
+def child_unseal_wrong(path: str) -> None:
+    """Subprocess mode: one unseal with a wrong passphrase (a hostile file's whole cost)."""
+    try:
+        open_sealed(Path(path).read_bytes(), "not the passphrase")
+    except WrongPassphraseError:
+        return
+    raise AssertionError("opened with a wrong passphrase")
+
+
+@dataclass
+class Bound:
+    name: str
+    kdf: KdfParams
+    kdf_s: list[float]
+    wrong_s: list[float]
+    rss_kib: int
+
+
+def bench_bound(name: str, kdf: KdfParams, n: int, manifest: Manifest, tmp: Path) -> Bound:
+    """Seal once at ``kdf``; n in-process KDF runs; n fresh processes opening it wrongly."""
+    n = min(n, 3)
+    path = tmp / "bound.htb"
+    path.write_bytes(seal(manifest, PASSPHRASE, kdf=kdf))
+    kdf_s, wrong_s, rss = [], [], 0
+    for _ in range(n):
+        t = time.perf_counter()
+        nacl.pwhash.argon2id.kdf(
+            32, PASSPHRASE.encode(), os.urandom(16), opslimit=kdf.opslimit, memlimit=kdf.memlimit
+        )
+        kdf_s.append(time.perf_counter() - t)
+        wall, peak = timed([sys.executable, __file__, "--child-unseal-wrong", str(path)], b"")
+        wrong_s.append(wall)
+        rss = max(rss, peak)
+    return Bound(name, kdf, kdf_s, wrong_s, rss)
+
+
+def bench_refusal(manifest: Manifest) -> list[tuple[KdfParams, float]]:
+    """Seconds to refuse a header above the bound (median of 1000): no KDF runs."""
+    blob = bytearray(seal(manifest, PASSPHRASE, kdf=KdfParams(1, 8192)))
+    out = []
+    for kdf in ABOVE_BOUND:
+        blob[6:18] = kdf.opslimit.to_bytes(4, "big") + kdf.memlimit.to_bytes(8, "big")
+        data, times = bytes(blob), []
+        for _ in range(1000):
+            t = time.perf_counter()
+            try:
+                open_sealed(data, PASSPHRASE)
+            except UnsupportedVersionError:
+                times.append(time.perf_counter() - t)
+            else:
+                raise AssertionError(f"{kdf} was accepted")
+        out.append((kdf, statistics.median(times)))
+    return out
 
 
 @dataclass
@@ -216,6 +286,25 @@ def bench_gpg(plain: bytes, tmp: Path) -> Gpg:
     )
 
 
+def print_bound(bounds: list[Bound], refusals: list[tuple[KdfParams, float]]) -> None:
+    print("\n## The reader's bound: the costliest header htb accepts (wrong passphrase)")
+    print(
+        "| setting               | ops | mem MiB | KDF alone med / max | fresh process, "
+        "wrong passphrase med / max | peak RSS MiB |"
+    )
+    print("|---|---|---|---|---|---|")
+    for b in bounds:
+        print(
+            f"| {b.name:<21} | {b.kdf.opslimit:>3} | {b.kdf.memlimit // MIB:>7} "
+            f"| {statistics.median(b.kdf_s):.2f} / {max(b.kdf_s):.2f} s "
+            f"| {statistics.median(b.wrong_s):.2f} / {max(b.wrong_s):.2f} s "
+            f"| {b.rss_kib / 1024:.0f} |"
+        )
+    print("Above the bound, refused from the header (median of 1000, no KDF):")
+    for kdf, seconds in refusals:
+        print(f"  {kdf.opslimit} x {kdf.memlimit // 1024} KiB: {seconds * 1e6:.0f} us")
+
+
 def machine_facts() -> list[str]:
     cpu = "unknown"
     with open("/proc/cpuinfo") as f:
@@ -247,11 +336,27 @@ def main(argv: list[str]) -> int:
     if len(argv) == 3 and argv[1] == "--child-unseal":
         child_unseal(argv[2])
         return 0
+    if len(argv) == 3 and argv[1] == "--child-unseal-wrong":
+        child_unseal_wrong(argv[2])
+        return 0
+    bound_only = len(argv) > 1 and argv[1] == "--bound"
+    if bound_only:
+        argv = argv[1:]
     n = int(argv[1]) if len(argv) > 1 else 5
     if shutil.which(TIME) is None:
         print(f"{TIME} is missing: apt-get install time", file=sys.stderr)
         return 1
     manifest = build_manifest()
+    if bound_only:
+        print("\n".join(machine_facts()[:5]))
+        with tempfile.TemporaryDirectory() as d:
+            default = dict(SETTINGS)[DEFAULT_NAME]
+            bounds = [
+                bench_bound(name, kdf, n, manifest, Path(d))
+                for name, kdf in [(DEFAULT_NAME, default), *BOUND]
+            ]
+        print_bound(bounds, bench_refusal(manifest))
+        return 0
     plain = manifest.to_json()
     print("## Machine")
     print("\n".join(machine_facts()))
@@ -260,7 +365,9 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory() as d:
         for name, kdf in SETTINGS:
             rows.append(bench_setting(name, kdf, n, manifest, Path(d)))
+        bounds = [bench_bound(name, kdf, n, manifest, Path(d)) for name, kdf in BOUND]
         gpg = bench_gpg(plain, Path(d))
+    refusals = bench_refusal(manifest)
     print("## htb seal / unseal (seconds; RSS = peak of a fresh process doing one unseal)")
     head = (
         f"| {'setting':<18} | ops | mem MiB | seal med | seal max | unseal med | unseal max "
@@ -275,6 +382,8 @@ def main(argv: list[str]) -> int:
             f"| {r.unseal_max:>10.2f} | {r.kdf_s:>9.2f} | {r.rss_kib / 1024:>12.0f} "
             f"| {r.size_bin:>8} | {r.size_arm:>9} |"
         )
+    print_bound(bounds, refusals)
+
     print("\n## gpg --symmetric (defaults)")
     print(f"s2k {gpg.s2k}, hash {gpg.hash_name}, count {gpg.count} bytes")
     print(f"encrypt {gpg.enc_s:.2f} s, peak RSS {gpg.enc_rss / 1024:.1f} MiB")

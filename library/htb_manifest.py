@@ -51,10 +51,15 @@ options:
       - The manifest's fields, as described in C(docs/manifest-format.md) -
         C(grid) (introducer FURLs and/or static servers, C(shares)), C(aliases)
         (name to rootcap), C(backups), optional C(name), C(description), C(tor).
+      - C(kind) V(invitation) seals an invitation - the grid and the backups, C(aliases)
+        V({}), no capability - that the activist's C(htb start) makes their own;
+        V(full) (or no C(kind)) a manifest whose backups' aliases are all defined, with an
+        optional C(convergence) secret.
       - C(version) defaults to V(1).
       - Validated against the manifest schema; an error names the offending field.
       - Required with O(state=present).
-      - The rootcaps, FURLs and keys in it are secrets - they are masked in every output.
+      - The rootcaps, FURLs, keys and convergence secret in it are secrets - they are masked
+        in every output.
     type: dict
   passphrase:
     description:
@@ -63,7 +68,9 @@ options:
     type: str
   passphrase_file:
     description:
-      - A file whose first line is the passphrase.
+      - A file whose first line is the passphrase, read as C(htb --passphrase-file) reads it -
+        UTF-8 text (a leading BOM is ignored), at most 64 KiB, the passphrase ending at the
+        first line feed (one carriage return before it removed).
       - With O(generate_passphrase) and no such file yet, the generated passphrase is
         written there (mode 0600) so that a re-run seals with the same one.
     type: path
@@ -74,7 +81,7 @@ options:
     type: bool
     default: false
   passphrase_words:
-    description: Number of words of a generated passphrase (12.9 bits each).
+    description: Number of words of a generated passphrase (12.9 bits each), 1 to 100.
     type: int
     default: 7
   allow_weak_passphrase:
@@ -263,12 +270,20 @@ def _resolve_passphrase(module: AnsibleModule) -> tuple[str, bool]:
     """The passphrase to use, and whether this run generated it."""
     p = module.params
     if p["passphrase"]:
-        return p["passphrase"], False
+        # The same rules as htb's: non-empty Unicode text without lone surrogates.
+        return htb_passphrase.validate(p["passphrase"], "the passphrase option"), False
     pfile = Path(p["passphrase_file"]) if p["passphrase_file"] else None
     if pfile is not None and pfile.exists():
-        return htb_passphrase.read(file=pfile), False
+        # Bytes, at most 64 KiB, BOM dropped, strict UTF-8, first line up to LF (one CR
+        # removed): exactly what `htb --passphrase-file` reads.
+        return htb_passphrase.read_file(pfile), False
     if p["generate_passphrase"]:
-        return htb_passphrase.generate(p["passphrase_words"]), True
+        words = p["passphrase_words"]
+        if not htb_passphrase.MIN_WORDS <= words <= htb_passphrase.MAX_WORDS:
+            raise _Fail(
+                f"passphrase_words must be {htb_passphrase.MIN_WORDS} to {htb_passphrase.MAX_WORDS}"
+            )
+        return htb_passphrase.generate(words), True
     if pfile is not None:
         raise _Fail(f"passphrase_file {pfile} does not exist (set generate_passphrase: true?)")
     raise _Fail("no passphrase: set passphrase, passphrase_file or generate_passphrase")

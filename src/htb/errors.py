@@ -1,7 +1,8 @@
 """Every error htb reports to a person: one class each, one line of text each.
 
-The CLI prints ``htb: <message>`` and exits non-zero; nothing below ever
-carries a passphrase, a capability or plaintext in its message.
+The CLI prints ``htb: error: <message>`` and exits with the class's
+``exit_code``; nothing below ever carries a passphrase, a capability, plaintext
+or bytes of its input in its message.
 """
 
 from __future__ import annotations
@@ -13,6 +14,21 @@ class HtbError(Exception):
     exit_code = 1
 
 
+# --- the local system (exit 1) ----------------------------------------------
+class LocalSystemError(HtbError):
+    """A problem of this computer, not of the input: a file, free memory."""
+
+    exit_code = 1
+
+
+class UnreadableFileError(LocalSystemError):
+    """A file (or standard input) could not be read."""
+
+
+class NotEnoughMemoryError(LocalSystemError):
+    """Argon2id could not get the memory the sealed manifest's KDF cost asks for."""
+
+
 # --- sealed manifests -------------------------------------------------------
 class SealError(HtbError):
     """A sealed manifest could not be opened or written."""
@@ -21,11 +37,11 @@ class SealError(HtbError):
 
 
 class NotSealedError(SealError):
-    """The input is not a sealed manifest at all."""
+    """The input is not a sealed manifest at all (or too large to be one)."""
 
 
 class UnsupportedVersionError(SealError):
-    """Sealed with a format version or KDF this htb does not know."""
+    """Sealed with a format version, KDF or KDF cost this htb does not run."""
 
 
 class TruncatedError(SealError):
@@ -33,7 +49,7 @@ class TruncatedError(SealError):
 
 
 class DamagedArmorError(SealError):
-    """The ASCII-armored block was damaged in transit (checksum mismatch)."""
+    """The ASCII-armored block was damaged in transit (bad character, base64 or checksum)."""
 
 
 class WrongPassphraseError(SealError):

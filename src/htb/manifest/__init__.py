@@ -3,6 +3,9 @@
 Both the ``htb`` tool and the ``htb_manifest`` Ansible module call only this
 package. Layers: :mod:`schema` (the JSON plaintext), :mod:`envelope` (the sealed
 bytes, binary or armored), :mod:`legacy` (2014 hidden-tahoe-backup manifests).
+
+Every manifest input is read with :func:`read_limited` (at most ``MAX_INPUT``
+bytes) and every failure is an :class:`~htb.errors.HtbError`.
 """
 
 from __future__ import annotations
@@ -14,11 +17,22 @@ from pathlib import Path
 
 from htb.errors import NotSealedError
 from htb.manifest import envelope, legacy
-from htb.manifest.envelope import DEFAULT_KDF, TEST_KDF, KdfParams
+from htb.manifest.envelope import (
+    DEFAULT_KDF,
+    MAX_INPUT,
+    MAX_KDF,
+    MAX_PLAINTEXT,
+    TEST_KDF,
+    KdfParams,
+    read_limited,
+)
 from htb.manifest.schema import BackupEntry, Manifest, canonical_json, loads, validate
 
 __all__ = [
     "DEFAULT_KDF",
+    "MAX_INPUT",
+    "MAX_KDF",
+    "MAX_PLAINTEXT",
     "TEST_KDF",
     "BackupEntry",
     "KdfParams",
@@ -27,6 +41,7 @@ __all__ = [
     "canonical_json",
     "loads",
     "open_sealed",
+    "read_limited",
     "read_sealed",
     "seal",
     "validate",
@@ -52,12 +67,19 @@ def seal(
 
 
 def open_sealed(data: bytes, passphrase: str, *, allow_legacy: bool = True) -> Opened:
-    """Unseal either form, or a 2014 manifest; raise a distinct error for each failure."""
-    if envelope.is_armored(data) or data.startswith(envelope.MAGIC):
-        blob = envelope.to_binary(data)
-        plaintext = envelope.unseal(blob, passphrase)
-        form = "armored" if envelope.is_armored(data) else "binary"
-        return Opened(loads(plaintext), form, envelope.parse_header(blob).kdf)
+    """Unseal either form, or a 2014 manifest; raise a distinct error for each failure.
+
+    Order: size; an armored block (a BEGIN line) is dearmored, else the input is
+    the binary form if it starts with ``HTBM``, else a 2014 manifest if it looks
+    like one (and ``allow_legacy``), else not a manifest.
+    """
+    envelope.check_input_size(data)
+    if envelope.is_armored(data):
+        header, plaintext = envelope.open_envelope(envelope.dearmor(data), passphrase)
+        return Opened(loads(plaintext), "armored", header.kdf)
+    if data.startswith(envelope.MAGIC):
+        header, plaintext = envelope.open_envelope(data, passphrase)
+        return Opened(loads(plaintext), "binary", header.kdf)
     if allow_legacy and legacy.looks_legacy(data):
         return Opened(
             legacy.legacy_loads(legacy.legacy_unseal(data, passphrase)), "legacy-2014", None
@@ -68,11 +90,9 @@ def open_sealed(data: bytes, passphrase: str, *, allow_legacy: bool = True) -> O
     )
 
 
-def read_sealed(path: Path, passphrase: str, *, allow_legacy: bool = True) -> Opened:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise NotSealedError(f"cannot read manifest {path}: {exc.strerror}") from None
+def read_sealed(path: Path | None, passphrase: str, *, allow_legacy: bool = True) -> Opened:
+    """Read (``None``: standard input, at most ``MAX_INPUT`` bytes) and open a manifest."""
+    data = read_limited(path, error=NotSealedError)
     return open_sealed(data, passphrase, allow_legacy=allow_legacy)
 
 
