@@ -1,19 +1,32 @@
 """The ``htb`` command: the verbs of the original hidden-tahoe-backup, as subcommands.
 
 Passphrases come from ``--passphrase-file``, ``$HTB_PASSPHRASE`` or a prompt;
-there is deliberately no option that takes one on the command line.
+there is deliberately no option that takes one on the command line. No process
+htb starts inherits ``$HTB_PASSPHRASE`` or ``$HTB_NEW_PASSPHRASE``.
+
+The client node lives in RAM for one session (:mod:`htb.nodedir`): ``htb start``
+builds it from the sealed manifest, ``htb stop`` deletes it. An operator's
+invitation becomes the person's own manifest at first use (``htb join``, or
+``htb start``), and ``htb export`` copies it for trusted friends.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
+import math
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
-from htb import __version__, ops
+import segno
+
+from htb import __version__, backupdb, nodedir, ops
 from htb import passphrase as pw
 from htb.client import Client, Progress, TorSettings
 from htb.errors import GridError, HtbError, ManifestInvalidError
@@ -21,19 +34,47 @@ from htb.manifest import (
     DEFAULT_KDF,
     KdfParams,
     Manifest,
+    Opened,
+    envelope,
     loads,
+    read_limited,
     read_sealed,
     seal,
     write_atomic,
 )
+from htb.manifest.legacy import restore_version_warnings
 from htb.tahoe import DEFAULT_WEB_PORT, TahoeClient
 
 ClientFactory = Callable[[argparse.Namespace], Client]
 _LOOPBACK_HINTS = ("tcp:127.0.0.1:", "tcp:localhost:", "127.0.0.1:", "localhost:")
+_BOM = b"\xef\xbb\xbf"
+
+EXIT_CODES = """\
+exit codes:
+  0    ok
+  1    local system problem (a file cannot be read/written, not enough free memory
+       to derive the key)
+  2    usage error (argparse: bad/unknown option, bad option value)
+  3    sealed-file problem (not a manifest, too large, unsupported version/KDF/cost,
+       truncated, damaged armor, wrong passphrase, tampered)
+  4    invalid manifest content (schema, JSON, 2014 fields)
+  5    weak/missing/unreadable passphrase
+  6    grid problems
+  7    restore refused
+  8    verification failed
+  130  interrupted
+"""
+
+
+def one_line(message: str) -> str:
+    """``message`` as one line: line breaks become spaces, other control characters escapes."""
+    return "".join(
+        ch if ch.isprintable() else " " if ch.isspace() else ascii(ch)[1:-1] for ch in message
+    )
 
 
 def _say(message: str) -> None:
-    print(f"htb: {message}", file=sys.stderr, flush=True)
+    print(f"htb: {one_line(message)}", file=sys.stderr, flush=True)
 
 
 def _progress(verbose: bool) -> Progress:
@@ -62,11 +103,46 @@ def _passphrase(args: argparse.Namespace, *, confirm: bool = False) -> str:
     return pw.read(file=file, confirm=confirm)
 
 
-def _open(args: argparse.Namespace) -> Manifest:
+def _open_with(args: argparse.Namespace) -> tuple[Opened, str]:
+    """The opened manifest of ``--manifest``, and the passphrase that opened it."""
     if not args.manifest:
         raise ManifestInvalidError("no manifest: pass --manifest FILE or set HTB_MANIFEST")
+    secret = _passphrase(args)
     _say("opening the manifest (deriving the key takes a second)")
-    return read_sealed(Path(args.manifest), _passphrase(args)).manifest
+    return read_sealed(Path(args.manifest), secret), secret
+
+
+def _open(args: argparse.Namespace) -> Manifest:
+    return _open_with(args)[0].manifest
+
+
+INVITATION_REFUSED = "this is an invitation: run `htb start` first to create your backups"
+
+
+def _open_full(args: argparse.Namespace) -> Manifest:
+    """The manifest, refused (exit 4) if it is still an operator's invitation."""
+    manifest = _open(args)
+    if manifest.is_invitation:
+        raise ManifestInvalidError(INVITATION_REFUSED)
+    return manifest
+
+
+def _new_passphrase(args: argparse.Namespace) -> str:
+    """A new passphrase: --new-passphrase-file, else $HTB_NEW_PASSPHRASE, else asked twice.
+
+    Never $HTB_PASSPHRASE. Strength-checked.
+    """
+    file = Path(args.new_passphrase_file) if args.new_passphrase_file else None
+    secret = pw.read(
+        file=file,
+        confirm=True,
+        prompt="New passphrase: ",
+        env_var=pw.NEW_ENV_VAR,
+        file_option="--new-passphrase-file",
+    )
+    strength = pw.check(secret, allow_weak=args.allow_weak_passphrase)
+    _say(f"new passphrase strength: about {strength.bits:.0f} bits")
+    return secret
 
 
 def _kdf(args: argparse.Namespace) -> KdfParams:
@@ -93,8 +169,11 @@ def _tor(args: argparse.Namespace, manifest: Manifest) -> TorSettings | None:
             )
         return None
     if hints:
+        # Shown only if it is a bare hint: anything with '@' or '/' may hold a FURL's
+        # swissnum or tub id.
+        shown = "" if "@" in hints[0] or "/" in hints[0] else f" ({hints[0]})"
         raise GridError(
-            f"manifest grid has a non-onion connection hint ({hints[0]}): htb joins only "
+            f"manifest grid has a non-onion connection hint{shown}: htb joins only "
             "onion grids, where no server's or client's address is revealed"
         )
     return TorSettings(socks_port=args.tor_socks_port, control_port=args.tor_control_port)
@@ -103,15 +182,32 @@ def _tor(args: argparse.Namespace, manifest: Manifest) -> TorSettings | None:
 # --- verbs -------------------------------------------------------------------------
 def cmd_passphrase(args: argparse.Namespace, _: ClientFactory) -> int:
     print(pw.generate(args.words))
-    _say(f"{args.words} words from the EFF long list: {pw.generated_bits(args.words):.0f} bits")
+    bits = pw.generated_bits(args.words)
+    _say(f"{args.words} words from the EFF long list: {bits:.0f} bits")
+    if bits < pw.MIN_BITS:
+        enough = math.ceil(pw.MIN_BITS / pw.generated_bits(1))
+        _say(
+            f"warning: under {pw.MIN_BITS:.0f} bits: `htb seal` will refuse this passphrase "
+            f"(use {enough} words or more)"
+        )
     return 0
 
 
+def _read_plaintext(source: str, *, template: bool = False) -> Manifest:
+    """Manifest JSON from a file or ``-`` (standard input): bounded, a leading BOM dropped."""
+    data = read_limited(None if source == "-" else Path(source), error=ManifestInvalidError)
+    return loads(data.removeprefix(_BOM), template=template)
+
+
+def _legacy_warnings(opened: Opened) -> None:
+    """One line per 2014 task that restored a version other than Latest."""
+    if opened.form == "legacy-2014":
+        for line in restore_version_warnings(opened.manifest):
+            _say(f"warning: {line}")
+
+
 def cmd_seal(args: argparse.Namespace, _: ClientFactory) -> int:
-    if args.plaintext == "-":
-        manifest = loads(sys.stdin.buffer.read())
-    else:
-        manifest = loads(Path(args.plaintext).read_bytes())
+    manifest = _read_plaintext(args.plaintext)
     secret = _passphrase(args, confirm=True)
     strength = pw.check(secret, allow_weak=args.allow_weak_passphrase)
     _say(f"passphrase strength: about {strength.bits:.0f} bits")
@@ -125,6 +221,7 @@ def cmd_unseal(args: argparse.Namespace, _: ClientFactory) -> int:
     opened = read_sealed(Path(args.sealed), _passphrase(args))
     if opened.form == "legacy-2014":
         _say("this is a 2014 hidden-tahoe-backup manifest; `htb convert` rewrites it")
+        _legacy_warnings(opened)
     text = json.dumps(opened.manifest.data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     if args.output in (None, "-"):
         _say("the plaintext holds your rootcaps: anyone who sees it can read your backups")
@@ -135,9 +232,9 @@ def cmd_unseal(args: argparse.Namespace, _: ClientFactory) -> int:
 def cmd_convert(args: argparse.Namespace, _: ClientFactory) -> int:
     _say("opening the old manifest (its scrypt key takes about 10 s)")
     opened = read_sealed(Path(args.sealed), _passphrase(args))
-    new_file = Path(args.new_passphrase_file) if args.new_passphrase_file else None
-    secret = pw.read(file=new_file, confirm=True, prompt="New passphrase: ")
-    pw.check(secret, allow_weak=args.allow_weak_passphrase)
+    _legacy_warnings(opened)
+    # Never $HTB_PASSPHRASE: that would reseal under the old passphrase unasked.
+    secret = _new_passphrase(args)
     _write_output(
         args.output,
         seal(opened.manifest, secret, armored=args.armor, kdf=_kdf(args)),
@@ -147,25 +244,131 @@ def cmd_convert(args: argparse.Namespace, _: ClientFactory) -> int:
 
 
 def cmd_init(args: argparse.Namespace, make_client: ClientFactory) -> int:
-    manifest = _open(args)
+    manifest = _open_full(args)
     make_client(args).configure(manifest, _tor(args, manifest))
-    _say(f"node directory {args.node_directory} is ready (`htb start` runs it)")
+    _say(
+        f"node directory {args.node_directory} is built (`htb start` builds it afresh and "
+        "runs it; `htb stop` deletes it)"
+    )
+    return 0
+
+
+def _join(
+    args: argparse.Namespace, make_client: ClientFactory, opened: Opened, secret: str
+) -> None:
+    """Make an invitation the person's own: her directories, her passphrase, over the file."""
+    invitation = opened.manifest
+    tor = _tor(args, invitation)
+    if args.keep_passphrase:
+        _say(
+            "warning: --keep-passphrase: the operator knows this passphrase; anyone who has "
+            "it and a copy of your manifest can read your backups"
+        )
+        new_secret = secret
+    else:
+        new_secret = _new_passphrase(args)
+    full = ops.create_backups(make_client(args), invitation, tor, say=_say, wait=args.timeout)
+    sealed = seal(full, new_secret, armored=opened.form == "armored", kdf=_kdf(args))
+    write_atomic(Path(args.manifest), sealed)
+    _say(
+        f"your backups are created on the grid and {args.manifest} is now your own manifest, "
+        "sealed under your passphrase (the invitation is gone); the node is running. "
+        "Run `htb export` to make copies for trusted friends"
+    )
+
+
+def cmd_join(args: argparse.Namespace, make_client: ClientFactory) -> int:
+    opened, secret = _open_with(args)
+    if not opened.manifest.is_invitation:
+        _say(f"{args.manifest} already holds your own backups: nothing to join")
+        return 0
+    _join(args, make_client, opened, secret)
     return 0
 
 
 def cmd_start(args: argparse.Namespace, make_client: ClientFactory) -> int:
+    opened, secret = _open_with(args)
+    if opened.manifest.is_invitation:
+        _say("this is an invitation: making it yours first (`htb join`)")
+        _join(args, make_client, opened, secret)
+        return 0
+    manifest = opened.manifest
     client = make_client(args)
-    if args.manifest:
-        manifest = _open(args)
-        client.configure(manifest, _tor(args, manifest))
-    client.start(args.timeout)
-    _say("the Tahoe client node is running; `htb status` shows its servers")
+    client.configure(manifest, _tor(args, manifest))
+    _load_backupdb(args, client, manifest)
+    client.start(max(args.timeout, ops.NODE_START_TIMEOUT))
+    _say(
+        f"the Tahoe client node is running from {args.node_directory}, built afresh from the "
+        "manifest; `htb status` shows its servers, `htb stop` deletes it"
+    )
     return 0
+
+
+def _load_backupdb(args: argparse.Namespace, client: Client, manifest: Manifest) -> None:
+    """Give the new node what the last session's backups recorded (sealed beside M)."""
+    sealed = backupdb.path_for(Path(args.manifest))
+    key = backupdb.key(manifest)
+    if key is None or not sealed.is_file():
+        return
+    data = backupdb.unseal(sealed.read_bytes(), key)
+    if data is None:
+        _say(
+            f"note: {sealed} was not saved for this manifest (or is damaged): ignored; the "
+            "first backup checks every file again"
+        )
+        return
+    client.load_backupdb(data)
+
+
+def _save_backupdb(args: argparse.Namespace, client: Client, manifest: Manifest) -> None:
+    """Seal the node's backupdb beside M: the next session's first backup stays incremental."""
+    key = backupdb.key(manifest)
+    data = client.read_backupdb()
+    if key is None or data is None:
+        return
+    try:
+        write_atomic(backupdb.path_for(Path(args.manifest)), backupdb.seal(data, key))
+    except OSError as exc:
+        _say(
+            f"warning: could not save the backup state ({exc.strerror or type(exc).__name__}): "
+            "the next session's first backup checks every file again"
+        )
 
 
 def cmd_stop(args: argparse.Namespace, make_client: ClientFactory) -> int:
     make_client(args).stop()
-    _say("the Tahoe client node is stopped")
+    _say("the Tahoe client node is stopped and its directory deleted")
+    return 0
+
+
+def _qr_png(text: str) -> bytes:
+    """A QR code (PNG) of ``text``, as the operator's role makes them."""
+    try:
+        code = segno.make(text, error="l", micro=False)
+    except segno.DataOverflowError:
+        raise ManifestInvalidError(
+            f"the manifest is too large for one QR code ({len(text)} characters armored): "
+            "give the file instead, without --qr"
+        ) from None
+    out = io.BytesIO()
+    code.save(out, kind="png", scale=4, border=4)
+    return out.getvalue()
+
+
+def cmd_export(args: argparse.Namespace, _: ClientFactory) -> int:
+    opened, secret = _open_with(args)
+    if opened.manifest.is_invitation:
+        raise ManifestInvalidError(INVITATION_REFUSED)
+    if args.new_passphrase or args.new_passphrase_file:
+        secret = _new_passphrase(args)
+    # Sealed once: a fresh salt and nonce; the file and the QR code hold the same bytes.
+    blob = seal(opened.manifest, secret, kdf=_kdf(args))
+    armored = envelope.armor(blob)
+    png = _qr_png(armored) if args.qr else None
+    _write_output(args.output, armored.encode() if args.armor else blob, "the copy")
+    if png is not None:
+        write_atomic(Path(args.qr), png)
+        _say(f"wrote a QR code of the armored copy to {args.qr} (mode 0600)")
     return 0
 
 
@@ -186,25 +389,28 @@ def cmd_status(args: argparse.Namespace, make_client: ClientFactory) -> int:
 
 
 def cmd_backup(args: argparse.Namespace, make_client: ClientFactory) -> int:
-    manifest = _open(args)
+    manifest = _open_full(args)
     entries = ops.select(manifest, args.entries)
-    ops.backup(
-        make_client(args), entries, say=_say, progress=_progress(args.verbose), wait=args.timeout
-    )
+    client = make_client(args)
+    try:
+        ops.backup(client, entries, say=_say, progress=_progress(args.verbose), wait=args.timeout)
+    finally:
+        # Even after a failure: what was uploaded need not be checked again.
+        _save_backupdb(args, client, manifest)
     _say(f"backed up {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}")
     return 0
 
 
 def cmd_snapshots(args: argparse.Namespace, make_client: ClientFactory) -> int:
     client = make_client(args)
-    for entry in ops.select(_open(args), args.entries):
+    for entry in ops.select(_open_full(args), args.entries):
         for name in client.snapshots(entry):
             print(f"{entry.alias}:{entry.path}\t{name}")
     return 0
 
 
 def cmd_restore(args: argparse.Namespace, make_client: ClientFactory) -> int:
-    manifest = _open(args)
+    manifest = _open_full(args)
     entries = ops.select(manifest, args.entries)
     done = ops.restore(
         make_client(args),
@@ -221,15 +427,11 @@ def cmd_restore(args: argparse.Namespace, make_client: ClientFactory) -> int:
 
 
 def cmd_new_manifest(args: argparse.Namespace, make_client: ClientFactory) -> int:
-    template = loads(Path(args.template).read_bytes(), template=True)
+    template = _read_plaintext(args.template, template=True)
     secret = _passphrase(args, confirm=True)
     pw.check(secret, allow_weak=args.allow_weak_passphrase)
-    client = make_client(args)
-    client.configure(template, _tor(args, template))
-    client.start(args.timeout)
-    ops.wait_for_servers(client, template.shares[1], args.timeout)
-    manifest = ops.new_manifest(client, template, say=_say)
-    client.configure(manifest, _tor(args, manifest))
+    tor = _tor(args, template)
+    manifest = ops.create_backups(make_client(args), template, tor, say=_say, wait=args.timeout)
     _write_output(
         args.output, seal(manifest, secret, armored=args.armor, kdf=_kdf(args)), "sealed manifest"
     )
@@ -237,48 +439,164 @@ def cmd_new_manifest(args: argparse.Namespace, make_client: ClientFactory) -> in
 
 
 # --- parser ------------------------------------------------------------------------
-def _parser() -> argparse.ArgumentParser:
+_WORDS_RANGE = f"must be a whole number from {pw.MIN_WORDS} to {pw.MAX_WORDS}"
+_SECONDS = "must be a number of seconds, 0 or more"
+# Details of argparse messages that are shown as they are (they hold no value).
+_OWN_DETAILS = frozenset({_WORDS_RANGE, _SECONDS})
+_KEPT_DETAIL = re.compile(
+    r"expected (one|at most one|at least one|\d+) arguments?"
+    r"|not allowed with argument [\w/-]+"
+)
+_ARGUMENT = re.compile(r"argument ([\w/-]+): (.*)", re.DOTALL)
+_NAMES_ONLY = re.compile(
+    r"(the following arguments are required: |one of the arguments )[\w/, -]+( is required)?"
+)
+_OPTION_NAME = re.compile(r"--?[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def _option_name(token: str) -> str | None:
+    """The option name a command-line token gives (never its value); None for a positional."""
+    if token.startswith("--") and len(token) > 2:
+        name = token.split("=", 1)[0]
+    elif token.startswith("-") and len(token) > 1:
+        name = token[:2]  # -xVALUE: a short option with its value attached
+    else:
+        return None
+    return name if _OPTION_NAME.fullmatch(name) else None
+
+
+def _unrecognized(tokens: Sequence[str]) -> str:
+    """Say which options were not understood, naming no value and no positional token."""
+    names = list(dict.fromkeys(n for t in tokens if (n := _option_name(t)) is not None))
+    others = len(tokens) - sum(1 for t in tokens if _option_name(t) is not None)
+    parts = []
+    if names:
+        parts.append(f"unrecognized option{'s' if len(names) > 1 else ''} {', '.join(names)}")
+    if others:
+        parts.append(f"{others} unexpected argument{'s' if others > 1 else ''}")
+    return " and ".join(parts) or "unrecognized arguments"
+
+
+def _safe_usage(message: str) -> str:
+    """An argparse message with every value the user typed left out.
+
+    argparse quotes values ("invalid int value: 'SECRET'", "unrecognized
+    arguments: --passphrase SECRET"): only known shapes are kept, the rest is
+    replaced by what kind of problem it is.
+    """
+    if _NAMES_ONLY.fullmatch(message):
+        return message
+    if message.startswith("ambiguous option"):
+        return "ambiguous option"
+    if message.startswith("unrecognized arguments"):
+        return "unrecognized arguments"
+    match = _ARGUMENT.fullmatch(message)
+    if match is None:
+        return "invalid command line"
+    name, detail = match.groups()
+    if detail in _OWN_DETAILS or _KEPT_DETAIL.fullmatch(detail):
+        safe = detail
+    elif detail.startswith("invalid choice"):
+        safe = "invalid choice"
+    elif type_ := re.match(r"invalid (\w+) value", detail):
+        safe = f"invalid {type_.group(1)} value"
+    elif detail.startswith("ignored explicit argument"):
+        safe = "takes no value"
+    else:
+        safe = "invalid value"
+    return f"argument {name}: {safe}"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose errors are one line that never shows a value (exit 2).
+
+    Subparsers are made of this class too (add_subparsers uses the parent's class).
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.fail(_safe_usage(message))
+
+    def fail(self, safe_message: str, *, prog: str | None = None) -> NoReturn:
+        """Exit 2 with ``safe_message``, which must hold no value the user typed."""
+        see = prog or self.prog
+        self.exit(2, f"htb: error: {one_line(safe_message)} (see `{see} --help`)\n")
+
+
+def _word_count(text: str) -> int:
+    try:
+        words = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(_WORDS_RANGE) from None
+    if not pw.MIN_WORDS <= words <= pw.MAX_WORDS:
+        raise argparse.ArgumentTypeError(_WORDS_RANGE)
+    return words
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(_SECONDS) from None
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise argparse.ArgumentTypeError(_SECONDS)
+    return seconds
+
+
+def _parser() -> _Parser:
     # No abbreviations: `--passphrase SECRET` must not be taken for --passphrase-file.
-    p = argparse.ArgumentParser(
+    p = _Parser(
         allow_abbrev=False,
         prog="htb",
         description="Back up to, and restore from, a Tahoe-LAFS onion grid with a sealed manifest.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"htb {__version__}")
     sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
 
-    secret = argparse.ArgumentParser(allow_abbrev=False, add_help=False)
+    secret = _Parser(allow_abbrev=False, add_help=False)
     secret.add_argument(
         "--passphrase-file",
         metavar="FILE",
         help=f"read the passphrase from FILE's first line (else ${pw.ENV_VAR}, else a prompt)",
     )
-    kdf = argparse.ArgumentParser(allow_abbrev=False, add_help=False)
-    kdf.add_argument("--armor", action="store_true", help="write the ASCII-armored text form")
-    kdf.add_argument("--allow-weak-passphrase", action="store_true", help=argparse.SUPPRESS)
-    kdf.add_argument(
+    # Sealing without --armor (join, start: the form of the invitation is kept).
+    sealing = _Parser(allow_abbrev=False, add_help=False)
+    sealing.add_argument("--allow-weak-passphrase", action="store_true", help=argparse.SUPPRESS)
+    sealing.add_argument(
         "--kdf-opslimit", type=int, default=DEFAULT_KDF.opslimit, help=argparse.SUPPRESS
     )
-    kdf.add_argument(
+    sealing.add_argument(
         "--kdf-memlimit", type=int, default=DEFAULT_KDF.memlimit // 2**20, help=argparse.SUPPRESS
     )
-    node = argparse.ArgumentParser(allow_abbrev=False, add_help=False)
+    kdf = _Parser(allow_abbrev=False, add_help=False, parents=[sealing])
+    kdf.add_argument("--armor", action="store_true", help="write the ASCII-armored text form")
+    new_file_help = (
+        f"read the new passphrase from FILE's first line (else ${pw.NEW_ENV_VAR}, else a "
+        f"prompt, asked twice; never ${pw.ENV_VAR})"
+    )
+    new_secret = _Parser(allow_abbrev=False, add_help=False)
+    new_secret.add_argument("--new-passphrase-file", metavar="FILE", help=new_file_help)
+    node = _Parser(allow_abbrev=False, add_help=False)
     node.add_argument(
         "--node-directory",
         "-d",
-        default=os.environ.get("HTB_NODE_DIR", str(Path.home() / ".htb" / "node")),
-        help="the Tahoe client node directory (default: $HTB_NODE_DIR or ~/.htb/node)",
+        default=str(nodedir.default_node_dir()),
+        help="the client node's directory, in RAM for one session (default: $HTB_NODE_DIR, "
+        "else $XDG_RUNTIME_DIR/htb-node, else /tmp/htb-<uid>/node)",
     )
     node.add_argument("--web-port", default=DEFAULT_WEB_PORT, help=argparse.SUPPRESS)
-    node.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the grid")
-    manifest = argparse.ArgumentParser(allow_abbrev=False, add_help=False, parents=[secret])
+    node.add_argument(
+        "--timeout", type=_seconds, default=120.0, help="seconds to wait for the grid"
+    )
+    manifest = _Parser(allow_abbrev=False, add_help=False, parents=[secret])
     manifest.add_argument(
         "--manifest",
         "-m",
         default=os.environ.get("HTB_MANIFEST"),
         help="the sealed manifest (default: $HTB_MANIFEST)",
     )
-    tor = argparse.ArgumentParser(allow_abbrev=False, add_help=False)
+    tor = _Parser(allow_abbrev=False, add_help=False)
     tor.add_argument(
         "--tor-socks-port",
         default=os.environ.get("HTB_TOR_SOCKS_PORT", "tcp:127.0.0.1:9050"),
@@ -294,12 +612,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="plain TCP, for test grids on 127.0.0.1 only",
     )
-    entries = argparse.ArgumentParser(allow_abbrev=False, add_help=False)
+    entries = _Parser(allow_abbrev=False, add_help=False)
     entries.add_argument("entries", nargs="*", metavar="ENTRY", help="alias or path (default: all)")
     entries.add_argument("--verbose", "-v", action="store_true", help="show tahoe's per-file lines")
 
     def verb(
-        name: str, func: Callable[..., int], help_: str, *parents: argparse.ArgumentParser
+        name: str, func: Callable[..., int], help_: str, *parents: _Parser
     ) -> argparse.ArgumentParser:
         sp = sub.add_parser(
             name, help=help_, description=help_, parents=list(parents), allow_abbrev=False
@@ -308,7 +626,13 @@ def _parser() -> argparse.ArgumentParser:
         return sp
 
     sp = verb("passphrase", cmd_passphrase, "print a new high-entropy word passphrase")
-    sp.add_argument("--words", type=int, default=pw.DEFAULT_WORDS)
+    sp.add_argument(
+        "--words",
+        type=_word_count,
+        default=pw.DEFAULT_WORDS,
+        help=f"how many words, {pw.MIN_WORDS} to {pw.MAX_WORDS} (default: {pw.DEFAULT_WORDS}; "
+        "`htb seal` refuses fewer than 5)",
+    )
 
     sp = verb("seal", cmd_seal, "seal a plaintext manifest (JSON) with a passphrase", secret, kdf)
     sp.add_argument("plaintext", help="the manifest JSON, or - for standard input")
@@ -318,28 +642,74 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("sealed")
     sp.add_argument("--output", "-o", help="where to write (default: standard output)")
 
-    sp = verb("convert", cmd_convert, "reseal a 2014 hidden-tahoe-backup manifest", secret, kdf)
+    sp = verb(
+        "convert",
+        cmd_convert,
+        "reseal a 2014 hidden-tahoe-backup manifest",
+        secret,
+        kdf,
+        new_secret,
+    )
     sp.add_argument("sealed")
     sp.add_argument("--output", "-o", required=True)
-    sp.add_argument("--new-passphrase-file", help="passphrase for the new file (default: prompt)")
 
     verb(
         "init",
         cmd_init,
-        "create or update the client node directory from the manifest",
+        "build the client node directory from the manifest, without starting it",
         manifest,
         node,
         tor,
+    )
+    joining = _Parser(allow_abbrev=False, add_help=False, parents=[sealing])
+    choice = joining.add_mutually_exclusive_group()
+    choice.add_argument("--new-passphrase-file", metavar="FILE", help=new_file_help)
+    choice.add_argument(
+        "--keep-passphrase",
+        action="store_true",
+        help="keep the operator's passphrase for your manifest (discouraged: the operator "
+        "knows it)",
     )
     verb(
         "start",
         cmd_start,
-        "start the client node (and update it from --manifest if given)",
+        "build the client node afresh from the manifest, in RAM, and start it (an "
+        "invitation is made yours first, as `htb join` does)",
         manifest,
         node,
         tor,
+        joining,
     )
-    verb("stop", cmd_stop, "stop the client node", node)
+    verb("stop", cmd_stop, "stop the client node and delete its directory", node)
+    verb(
+        "join",
+        cmd_join,
+        "make an operator's invitation yours: create your directories on the grid and seal "
+        "your own manifest over it, under your own passphrase; the node keeps running",
+        manifest,
+        node,
+        tor,
+        joining,
+    )
+    sp = verb(
+        "export",
+        cmd_export,
+        "a copy of your manifest for trusted friends: resealed (fresh salt and nonce) under "
+        "the same passphrase, or a new one",
+        manifest,
+        kdf,
+        new_secret,
+    )
+    sp.add_argument("--output", "-o", required=True, help="where to write the copy")
+    sp.add_argument(
+        "--qr", metavar="PNG", help="also write a QR code (PNG) of the armored copy to PNG"
+    )
+    sp.add_argument(
+        "--new-passphrase",
+        action="store_true",
+        help=f"seal the copy under a new passphrase (--new-passphrase-file, ${pw.NEW_ENV_VAR}, "
+        "or asked twice)",
+    )
     verb("status", cmd_status, "connected storage servers against shares.happy", node)
     verb(
         "backup",
@@ -367,7 +737,7 @@ def _parser() -> argparse.ArgumentParser:
     sp = verb(
         "new-manifest",
         cmd_new_manifest,
-        "create the template's aliases on the grid and seal the result",
+        "create the template's aliases on the grid, add a convergence secret, seal the result",
         secret,
         kdf,
         node,
@@ -378,19 +748,54 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _stdout_gone() -> None:
+    """After a broken pipe: send what is left to /dev/null, so exiting adds no second line."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        fd = sys.stdout.fileno()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+
+
+def _error(message: str) -> None:
+    if sys.stderr.isatty():
+        print(file=sys.stderr)  # end a progress line
+    _say(f"error: {message}")
+
+
 def main(argv: Sequence[str] | None = None, client_factory: ClientFactory = default_client) -> int:
-    args = _parser().parse_args(argv)
+    # First: every file htb or a tahoe it starts writes is the user's alone.
+    os.umask(0o077)
+    parser = _parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        parser.fail(
+            _unrecognized(extras), prog=f"{parser.prog} {getattr(args, 'verb', '')}".strip()
+        )
     try:
         code: int = args.func(args, client_factory)
     except HtbError as exc:
-        if sys.stderr.isatty():
-            print(file=sys.stderr)  # end a progress line
-        _say(f"error: {exc}")
+        _error(str(exc))
         return exc.exit_code
-    except OSError as exc:
-        _say(f"error: {exc.filename or ''}: {exc.strerror or exc}")
-        return 1
     except KeyboardInterrupt:
         _say("interrupted")
         return 130
+    except BrokenPipeError:
+        _stdout_gone()
+        _error("the output was closed before everything was written")
+        return 1
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        _error(f"{exc.filename}: {reason}" if exc.filename else reason)
+        return 1
+    except MemoryError:
+        _error("not enough free memory")
+        return 1
+    except RecursionError:
+        _error("ran out of stack space (is the input nested too deeply?)")
+        return 1
+    except Exception as exc:
+        # Last resort: a bug, reported without its message (it could quote a value).
+        _error(f"internal error ({type(exc).__name__}); please report it")
+        return 1
     return code

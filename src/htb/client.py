@@ -71,13 +71,22 @@ class Client(Protocol):
     """A Tahoe client node holding one manifest's grid, aliases and backups."""
 
     def configure(self, manifest: Manifest, tor: TorSettings | None) -> None:
-        """Create or update the node from the manifest. Idempotent; keeps node keys."""
+        """Build the node afresh from the manifest, stopping and forgetting any previous one.
+
+        Fresh node keys; the manifest's grid, aliases and convergence secret (if it has one).
+        """
 
     def start(self, timeout: float = 60.0) -> None:
-        """Start the node; return once its web API answers."""
+        """Start the configured node; return once its web API answers."""
 
     def stop(self) -> None:
-        """Stop the node; a stopped node is not an error."""
+        """Stop the node and forget all its state (aliases, keys, backupdb); idempotent."""
+
+    def load_backupdb(self, data: bytes) -> None:
+        """Give the configured, stopped node the backupdb an earlier session saved."""
+
+    def read_backupdb(self) -> bytes | None:
+        """The node's backupdb (what ``tahoe backup`` knows is on the grid), if it has one."""
 
     def status(self) -> Status:
         """Which storage servers the node is connected to (``running=False`` if stopped)."""

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from htb.errors import GridError
-from htb.tahoe import tahoe_executable
+from htb.tahoe import child_env, tahoe_executable
 
 
 def free_port() -> int:
@@ -50,7 +50,7 @@ class DevGrid:
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def _run(self, *args: str) -> None:
-        subprocess.run([self.tahoe, *args], check=True, capture_output=True)
+        subprocess.run([self.tahoe, *args], check=True, capture_output=True, env=child_env())
 
     def _start(self, name: str) -> None:
         node = self.base / name
@@ -61,6 +61,7 @@ class DevGrid:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env=child_env(),
         )
 
     def create(self) -> None:

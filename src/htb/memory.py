@@ -107,27 +107,48 @@ def _list_tree(tree: Tree, rel: str = "") -> dict[str, int]:
 
 @dataclass
 class MemoryClient:
-    """A client node on a :class:`MemoryGrid`; its node state is in memory too."""
+    """A client node on a :class:`MemoryGrid`; its node state is in memory too.
+
+    Like the real node directory, that state is rebuilt by :meth:`configure`
+    and forgotten by :meth:`stop`.
+    """
 
     grid: MemoryGrid
     running: bool = False
     configured: bool = False
     aliases: dict[str, str] = field(default_factory=dict)
+    convergence: str | None = None
     needed: int = 3
     happy: int = 7
+    builds: int = 0  # how many times the node was built afresh
+    # Stands for tahoe's backupdb: the snapshots this node uploaded, one line each.
+    backupdb: bytes | None = None
 
     def configure(self, manifest: Manifest, tor: TorSettings | None) -> None:
+        self.stop()
         self.needed, self.happy, _ = manifest.shares
         self.aliases = dict(manifest.aliases)
+        self.convergence = manifest.convergence
         self.configured = True
+        self.builds += 1
 
     def start(self, timeout: float = 60.0) -> None:
         if not self.configured:
-            raise GridError("not a node directory: run `htb init` first")
+            raise NodeNotRunningError("no client node: `htb start -m MANIFEST` builds it")
         self.running = True
 
     def stop(self) -> None:
         self.running = False
+        self.configured = False
+        self.aliases = {}
+        self.convergence = None
+        self.backupdb = None
+
+    def load_backupdb(self, data: bytes) -> None:
+        self.backupdb = data
+
+    def read_backupdb(self) -> bytes | None:
+        return self.backupdb
 
     def status(self) -> Status:
         up = set(self.grid.up()) if self.running else set()
@@ -185,6 +206,7 @@ class MemoryClient:
         stored = StoredDir(tree, servers, _read_modes(local, tree))
         dirs[f"{entry.path}/Archives/{name}"] = stored
         dirs[f"{entry.path}/Latest"] = stored
+        self.backupdb = (self.backupdb or b"") + f"{entry.target}/Archives/{name}\n".encode()
 
     def snapshots(self, entry: BackupEntry) -> list[str]:
         prefix = f"{entry.path}/Archives/"

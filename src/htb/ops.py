@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
+import secrets
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -12,14 +14,16 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-from htb.client import Client, Node, Progress, Status, no_progress
+from htb.client import Client, Node, Progress, Status, TorSettings, no_progress
 from htb.errors import (
     GridError,
+    NodeNotRunningError,
     NotEnoughServersError,
     RestoreRefusedError,
     VerifyError,
 )
 from htb.manifest import BackupEntry, Manifest, validate
+from htb.manifest.schema import safe_name
 
 Say = Callable[[str], None]
 T = TypeVar("T")
@@ -32,6 +36,11 @@ def wait_for_servers(
     deadline = time.monotonic() + timeout
     while True:
         status = client.status()
+        if not status.running:
+            # No node (never started, stopped, or a reboot took it): waiting cannot help.
+            raise NodeNotRunningError(
+                "the Tahoe client node is not running: `htb start -m MANIFEST` builds and starts it"
+            )
         if status.connected >= minimum:
             return status
         if time.monotonic() >= deadline:
@@ -46,6 +55,8 @@ def wait_for_servers(
 # a server, an upload can still find too few willing ones (NotEnoughServersError).
 # Such a failure is retried, a bounded number of times, then reported plainly.
 TRANSIENT_ATTEMPTS = 3
+# Seconds the local node may take to answer after `tahoe run` (not the grid: --timeout).
+NODE_START_TIMEOUT = 60.0
 TRANSIENT_DELAY = 5.0
 
 
@@ -86,7 +97,13 @@ def select(manifest: Manifest, names: Sequence[str]) -> list[BackupEntry]:
     chosen = [e for e in entries if e.alias in names or e.target in names or e.path in names]
     unknown = set(names) - {n for e in chosen for n in (e.alias, e.target, e.path)}
     if unknown:
-        raise GridError(f"no backup entry named {', '.join(sorted(unknown))} in the manifest")
+        # A name is shown only if it cannot be a secret (a cap or FURL typed by mistake).
+        shown = sorted(n for n in map(safe_name, unknown) if n)
+        hidden = len(unknown) - len(shown)
+        parts = [", ".join(shown)] if shown else []
+        if hidden:
+            parts.append(f"{hidden} other name{'s' if hidden > 1 else ''}")
+        raise GridError(f"no backup entry named {' and '.join(parts)} in the manifest")
     return chosen
 
 
@@ -245,3 +262,41 @@ def new_manifest(client: Client, template: Manifest, say: Say = no_progress) -> 
                 partial(client.create_alias, entry.alias), client, happy, 120.0, say=say
             )
     return validate({**template.data, "aliases": aliases})
+
+
+def new_convergence_secret() -> str:
+    """A new Tahoe convergence secret, as a node's ``private/convergence`` holds it.
+
+    32 random bytes in Tahoe's base32 (lower case, unpadded: 52 characters), as
+    tahoe-lafs 1.20 makes them (``allmydata.client._make_secret``).
+    """
+    return base64.b32encode(secrets.token_bytes(32)).decode().rstrip("=").lower()
+
+
+def create_backups(
+    client: Client,
+    template: Manifest,
+    tor: TorSettings | None,
+    *,
+    say: Say = no_progress,
+    wait: float = 120.0,
+) -> Manifest:
+    """The full manifest of a template or an invitation, with its own directories on the grid.
+
+    Builds the node for the template's grid with a new convergence secret (or the
+    template's own), starts it, waits for shares.happy servers, creates each alias
+    the backups name and the template does not define. The node keeps running,
+    with those aliases. On failure it is stopped and its directory deleted: a
+    directory already created on the grid is forgotten (nothing refers to it).
+    """
+    data = {**template.data, "kind": "full"}
+    data.setdefault("convergence", new_convergence_secret())
+    full = validate(data, template=True)
+    try:
+        client.configure(full, tor)
+        client.start(max(wait, NODE_START_TIMEOUT))
+        wait_for_servers(client, full.shares[1], wait)
+        return new_manifest(client, full, say=say)
+    except BaseException:
+        client.stop()
+        raise

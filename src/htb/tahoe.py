@@ -3,11 +3,17 @@
 Capabilities never appear in a process argument: the CLI is given alias names,
 and the rootcaps live in ``NODE/private/aliases`` (0600). The web API, bound to
 127.0.0.1, is read only for status and listings.
+
+The node directory is rebuilt from the manifest by every :meth:`TahoeClient.configure`
+(fresh node keys; the manifest's grid, aliases and convergence secret) and
+deleted by :meth:`TahoeClient.stop` (see :mod:`htb.nodedir`). Every ``tahoe``
+process gets umask 077 and an environment without the passphrases.
 """
 
 from __future__ import annotations
 
 import configparser
+import io
 import json
 import os
 import re
@@ -23,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from htb import nodedir
 from htb.client import Node, Progress, ServerInfo, Status, TorSettings, no_progress
 from htb.errors import (
     GridError,
@@ -48,6 +55,17 @@ def redact(text: str) -> str:
     return _ANY_CAP.sub("URI:(redacted)", text)
 
 
+# Never inherited by a child: `tahoe run` lives for the whole session, and
+# /proc/PID/environ shows its environment to the user's other processes.
+SECRET_ENV = ("HTB_PASSPHRASE", "HTB_NEW_PASSPHRASE")
+CHILD_UMASK = 0o077
+
+
+def child_env() -> dict[str, str]:
+    """The environment of every process htb starts: htb's own, without the passphrases."""
+    return {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
+
+
 def tahoe_executable() -> str:
     """``$HTB_TAHOE``, else ``tahoe`` on PATH."""
     exe = os.environ.get(TAHOE_ENV) or shutil.which("tahoe")
@@ -56,12 +74,14 @@ def tahoe_executable() -> str:
     return exe
 
 
-def _private_write(path: Path, text: str) -> None:
+def _private_write(path: Path, content: str | bytes) -> None:
+    """Write a file of the node, 0600, by a temporary file and a rename."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(content.encode() if isinstance(content, str) else content)
     os.replace(tmp, path)
 
 
@@ -98,6 +118,30 @@ def _urlopen(url: str, timeout: float) -> Any:
     return urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 - scheme checked above
 
 
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 @dataclass
 class TahoeClient:
     """A client node directory and the ``tahoe`` executable that runs it."""
@@ -121,6 +165,8 @@ class TahoeClient:
             stderr=subprocess.STDOUT,
             text=True,
             errors="replace",
+            env=child_env(),
+            umask=CHILD_UMASK,
         )
         lines = []
         for line in proc.stdout or ():
@@ -136,20 +182,36 @@ class TahoeClient:
 
     # --- configuration ---------------------------------------------------------
     def configure(self, manifest: Manifest, tor: TorSettings | None) -> None:
+        """Build the node directory afresh (a node running there is stopped first)."""
+        self.stop()
+        nodedir.create(self.node_dir)
         needed, happy, total = manifest.shares
-        if not (self.node_dir / "tahoe.cfg").exists():
-            args = [
-                "create-client",
-                f"--nickname={self.nickname}",
-                f"--webport={self.web_port}",
-                f"--shares-needed={needed}",
-                f"--shares-happy={happy}",
-                f"--shares-total={total}",
-            ]
-            if tor is not None:
-                args.append("--hide-ip")
-            subprocess.run([self.tahoe, *args, str(self.node_dir)], check=True, capture_output=True)
-        os.chmod(self.node_dir, 0o700)
+        args = [
+            "create-client",
+            f"--nickname={self.nickname}",
+            f"--webport={self.web_port}",
+            f"--shares-needed={needed}",
+            f"--shares-happy={happy}",
+            f"--shares-total={total}",
+        ]
+        if tor is not None:
+            args.append("--hide-ip")
+        try:
+            subprocess.run(
+                [self.tahoe, *args, str(self.node_dir)],
+                check=True,
+                capture_output=True,
+                env=child_env(),
+                umask=CHILD_UMASK,
+            )
+            nodedir.mark(self.node_dir)
+        except BaseException:
+            shutil.rmtree(self.node_dir, ignore_errors=True)  # ours: created just above
+            raise
+        self.write_manifest(manifest, tor)
+
+    def write_manifest(self, manifest: Manifest, tor: TorSettings | None) -> None:
+        """Write what the node takes from the manifest into its (existing) directory."""
         self._write_cfg(manifest, tor)
         intro = {"introducers": {k: {"furl": v} for k, v in manifest.introducers.items()}}
         # JSON is YAML: Tahoe reads these files with yaml.safe_load.
@@ -160,6 +222,9 @@ class TahoeClient:
         else:
             servers.unlink(missing_ok=True)
         self._write_aliases(manifest.aliases)
+        if manifest.convergence is not None:
+            # Read by the node at start; without it, the node makes a random one.
+            _private_write(self._private / "convergence", manifest.convergence + "\n")
 
     def _write_cfg(self, manifest: Manifest, tor: TorSettings | None) -> None:
         cfg_path = self.node_dir / "tahoe.cfg"
@@ -187,11 +252,24 @@ class TahoeClient:
             else:
                 # Without a control port Tahoe 1.20 cannot speak HTTPS storage over Tor.
                 cfg["client"]["force_foolscap"] = "true"
-        tmp = cfg_path.with_name(".tahoe.cfg.tmp")
-        with tmp.open("w", encoding="utf-8") as f:
-            f.write("# Written by htb from the sealed manifest; `htb init` rewrites it.\n")
-            cfg.write(f)
-        os.replace(tmp, cfg_path)
+        text = io.StringIO()
+        text.write("# Written by htb from the sealed manifest; `htb stop` deletes it.\n")
+        cfg.write(text)
+        _private_write(cfg_path, text.getvalue())
+
+    @property
+    def _backupdb(self) -> Path:
+        # Where `tahoe backup` keeps it (allmydata/scripts/tahoe_backup.py).
+        return self._private / "backupdb.sqlite"
+
+    def load_backupdb(self, data: bytes) -> None:
+        _private_write(self._backupdb, data)
+
+    def read_backupdb(self) -> bytes | None:
+        try:
+            return self._backupdb.read_bytes()
+        except FileNotFoundError:
+            return None
 
     def _read_aliases(self) -> dict[str, str]:
         path = self._private / "aliases"
@@ -214,17 +292,13 @@ class TahoeClient:
             pid = int((self.node_dir / "running.process").read_text().split()[0])
         except (OSError, ValueError, IndexError):
             return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-        return pid
+        return pid if _alive(pid) else None
 
     def start(self, timeout: float = 60.0) -> None:
         if not (self.node_dir / "tahoe.cfg").exists():
-            raise GridError(f"{self.node_dir} is not a node directory: run `htb init` first")
+            raise NodeNotRunningError(
+                f"no client node in {self.node_dir}: `htb start -m MANIFEST` builds it"
+            )
         if self._pid() is not None and self._web_url() is not None:
             return
         # node.url outlives the node; a fresh one means the new process is up.
@@ -238,6 +312,8 @@ class TahoeClient:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # outlives `htb start`
+                env=child_env(),
+                umask=CHILD_UMASK,
             )
         deadline = time.monotonic() + timeout
         while self._web_url() is None:
@@ -251,16 +327,14 @@ class TahoeClient:
             time.sleep(0.2)
 
     def stop(self) -> None:
+        """Stop the node, then delete its directory and every secret in it."""
         pid = self._pid()
-        if pid is None:
-            return
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        while self._pid() is not None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if self._pid() is not None:
-            os.kill(pid, signal.SIGKILL)
-        (self.node_dir / "node.url").unlink(missing_ok=True)
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            if not _wait_gone(pid, 30):
+                os.kill(pid, signal.SIGKILL)
+                _wait_gone(pid, 10)
+        nodedir.remove(self.node_dir)
 
     def _web_url(self) -> str | None:
         """The node's web API base URL if it answers, else None."""

@@ -188,3 +188,35 @@ def test_survives_losing_n_minus_k_servers_and_fails_clearly_below_k(
         assert list(too_few.iterdir()) == []
     finally:
         client.stop()
+
+
+def test_every_session_starts_afresh_and_stop_forgets(harness: GridHarness, tmp_path: Path) -> None:
+    """configure() builds a new node; stop() forgets its aliases and backupdb."""
+    client = harness.started_client(tmp_path / "node")
+    try:
+        alias = _alias()
+        client.create_alias(alias)
+        src = tmp_path / "src"
+        make_tree(src)
+        entry = BackupEntry(alias, "session", str(src), ())
+        client.backup(entry)
+        saved = client.read_backupdb()
+        assert saved
+    finally:
+        client.stop()
+    assert not client.status().running
+    assert client.read_backupdb() is None
+    if harness.kind == "tahoe":
+        assert not (tmp_path / "node").exists()
+
+    # The next session, from a manifest without that alias: nothing of the last one is left.
+    client.configure(harness.manifest({}, []), None)
+    assert client.read_backupdb() is None
+    client.load_backupdb(saved)
+    assert client.read_backupdb() == saved
+    client.start(60)
+    try:
+        with pytest.raises(MissingAliasError):
+            client.snapshots(entry)
+    finally:
+        client.stop()

@@ -80,8 +80,9 @@ def test_backup_lose_everything_restore_byte_identical(
     finally:
         htb("stop", *node_args)
 
-    # The laptop is seized: node, data and plaintext are gone; the friend's copy comes back.
-    shutil.rmtree(node)
+    # `htb stop` deleted the node directory: no rootcap, key or backupdb is left.
+    assert not node.exists()
+    # The laptop is seized: data and plaintext are gone; the friend's copy comes back.
     shutil.rmtree(home)
     htb("start", *m, "--unsafe-no-tor")
     try:

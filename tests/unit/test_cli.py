@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
 import json
+import os
+import re
+import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import nacl.secret
 import pytest
 from conftest import make_tree, manifest_data, read_tree
 
 from htb import cli
+from htb.errors import GridError
 from htb.manifest import TEST_KDF, open_sealed, seal, validate
 from htb.memory import MemoryClient, MemoryGrid
 
 PW = "lantern mosaic unpaved fidelity outsmart gurgle quarrel"
 KDF = ["--kdf-opslimit", str(TEST_KDF.opslimit), "--kdf-memlimit", "1"]
+
+
+@pytest.fixture(autouse=True)
+def _keep_umask() -> Iterator[None]:
+    """htb's main sets umask 077 for its process: give the next test its own back."""
+    before = os.umask(0o022)
+    os.umask(before)
+    yield
+    os.umask(before)
 
 
 @pytest.fixture
@@ -226,3 +244,273 @@ def test_too_few_servers_fails_clearly_and_touches_nothing(env, capsys) -> None:
     assert cli.main(["restore", *m, "--to", str(target)], laptop) == 6
     assert "too few storage servers hold shares" in capsys.readouterr().err
     assert not target.exists()
+
+
+# --- issue 13 ---------------------------------------------------------------------
+SECRET = "hunter2SECRETvalue"
+LONG_PW = (
+    "lantern mosaic unpaved fidelity outsmart gurgle quarrel "
+    "lantern-less cactus spoon marvelous sprinkled"
+)
+
+
+def _one_error_line(err: str) -> str:
+    """The one ``htb: error:`` line of ``err``; every other line is an ``htb:`` progress line."""
+    lines = err.splitlines()
+    errors = [line for line in lines if line.startswith("htb: error: ")]
+    assert len(errors) == 1, err
+    assert all(line.startswith("htb: ") for line in lines), err
+    assert lines[-1] == errors[0], err
+    return errors[0]
+
+
+def _plain(tmp: Path, data: bytes | None = None) -> Path:
+    plain = tmp / "m.json"
+    plain.write_bytes(json.dumps(manifest_data()).encode() if data is None else data)
+    return plain
+
+
+def test_defect_2_passphrases_over_72_characters_seal(env, capsys, monkeypatch) -> None:
+    assert len(LONG_PW) > 72
+    monkeypatch.setenv("HTB_PASSPHRASE", LONG_PW)
+    plain, out = _plain(env["tmp"]), env["tmp"] / "m.htb"
+    assert cli.main(["seal", str(plain), "-o", str(out), *KDF]) == 0  # was: ValueError
+    assert open_sealed(out.read_bytes(), LONG_PW).manifest.data == manifest_data()
+    monkeypatch.setenv("HTB_PASSPHRASE", "a" * 100)
+    weak = ["seal", str(plain), "-o", str(env["tmp"] / "weak.htb"), *KDF]
+    assert cli.main([*weak, "--allow-weak-passphrase"]) == 0
+    capsys.readouterr()
+    assert cli.main(weak) == 5
+    assert "too weak" in _one_error_line(capsys.readouterr().err)
+
+
+def test_defect_3_passphrase_that_is_not_utf8_is_refused(env, capsys, monkeypatch) -> None:
+    sealed = _sealed_manifest(env["tmp"], manifest_data())
+    pwfile = env["tmp"] / "pw"
+    pwfile.write_bytes(b"caf\xe9 " + PW.encode() + b"\n")
+    assert cli.main(["unseal", str(sealed), "--passphrase-file", str(pwfile)]) == 5
+    assert "is not UTF-8 text" in _one_error_line(capsys.readouterr().err)
+    monkeypatch.setenv("HTB_PASSPHRASE", "caf\udce9 " + PW)  # undecodable bytes
+    assert cli.main(["unseal", str(sealed)]) == 5
+    assert "$HTB_PASSPHRASE is not UTF-8 text" in _one_error_line(capsys.readouterr().err)
+    plain = _plain(env["tmp"])
+    assert cli.main(["seal", str(plain), "-o", str(env["tmp"] / "x"), *KDF]) == 5
+    _one_error_line(capsys.readouterr().err)
+    # The file rules, end to end: BOM, CRLF, U+2028 inside the passphrase.
+    monkeypatch.delenv("HTB_PASSPHRASE")
+    odd = PW + "\u2028\x85"
+    sealed = env["tmp"] / "odd.htb"
+    sealed.write_bytes(seal(validate(manifest_data()), odd, kdf=TEST_KDF))
+    pwfile.write_bytes(b"\xef\xbb\xbf" + odd.encode() + b"\r\nnext line\n")
+    assert cli.main(["unseal", str(sealed), "--passphrase-file", str(pwfile)]) == 0
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["unseal", "m", f"--passphrase={SECRET}"],
+        ["unseal", "m", "--passphrase", SECRET],
+        ["unseal", "m", "--passphrase", f"correct -{SECRET} horse"],
+        ["unseal", "m", f"-p{SECRET}"],
+        ["unseal", "m", SECRET],
+        [f"--bogus={SECRET}", "unseal", "m"],
+        [SECRET],
+        ["passphrase", "--words", SECRET],
+        ["passphrase", "--words", f"1{SECRET}"],
+        ["seal", "x", f"--armor={SECRET}"],
+        ["seal", "x", "--kdf-opslimit", SECRET],
+        ["init", "--timeout", SECRET],
+        ["init", "--timeout", "nan"],
+        ["unseal", "m", "--output"],
+        ["seal"],
+        [],
+    ],
+)
+def test_defect_8_usage_errors_never_show_a_value(capsys, argv) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    line = _one_error_line(err)
+    assert SECRET not in err
+    assert "usage:" not in err
+    if "--passphrase" in " ".join(argv):
+        assert "--passphrase" in line  # the option is named, its value is not
+
+
+def test_defect_8_tor_refusal_shows_only_a_bare_hint(env, capsys, monkeypatch) -> None:
+    sealed = _sealed_manifest(env["tmp"], manifest_data())
+    args = ["init", "-m", str(sealed), "-d", str(env["node"])]
+    furl = f"pb://tubid{SECRET}@tcp:203.0.113.7:3457/swiss{SECRET}"
+    monkeypatch.setattr(cli.Manifest, "non_onion_hints", lambda _self: [furl])
+    assert cli.main(args, Laptop(MemoryGrid())) == 6
+    line = _one_error_line(capsys.readouterr().err)
+    assert "non-onion connection hint" in line
+    assert SECRET not in line
+    monkeypatch.setattr(cli.Manifest, "non_onion_hints", lambda _self: ["tcp:203.0.113.7:3457"])
+    assert cli.main(args, Laptop(MemoryGrid())) == 6
+    assert "(tcp:203.0.113.7:3457)" in _one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("words", ["0", "-1", "101", "three", ""])
+def test_defect_9_words_out_of_range_is_a_usage_error(capsys, words) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(["passphrase", "--words", words])
+    assert info.value.code == 2
+    assert "--words: must be a whole number from 1 to 100" in _one_error_line(
+        capsys.readouterr().err
+    )
+
+
+def test_defect_9_a_weak_generated_passphrase_is_flagged(capsys) -> None:
+    assert cli.main(["passphrase", "--words", "3"]) == 0
+    out = capsys.readouterr()
+    assert len(out.out.split()) == 3
+    assert "39 bits" in out.err
+    assert "warning:" in out.err and "`htb seal` will refuse" in out.err
+    assert cli.main(["passphrase", "--words", "5"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert cli.main(["passphrase", "--words", "100"]) == 0
+    assert len(capsys.readouterr().out.split()) == 100
+
+
+def test_defect_10_convert_never_reuses_the_old_passphrase_silently(
+    env, capsys, monkeypatch
+) -> None:
+    monkeypatch.delenv("HTB_NEW_PASSPHRASE", raising=False)
+    sealed = _sealed_manifest(env["tmp"], manifest_data())
+    out = env["tmp"] / "new.htb"
+    convert = ["convert", str(sealed), "-o", str(out), *KDF]
+    assert cli.main(convert) == 5  # was: 0, resealed under $HTB_PASSPHRASE
+    line = _one_error_line(capsys.readouterr().err)
+    assert "--new-passphrase-file or $HTB_NEW_PASSPHRASE" in line
+    assert not out.exists()
+    monkeypatch.setenv("HTB_NEW_PASSPHRASE", LONG_PW)
+    assert cli.main(convert) == 0
+    assert open_sealed(out.read_bytes(), LONG_PW).manifest.data == manifest_data()
+    newfile = env["tmp"] / "new-pw"
+    newfile.write_text(PW[::-1] + "\n")
+    assert cli.main([*convert, "--new-passphrase-file", str(newfile), "--armor"]) == 0
+    assert open_sealed(out.read_bytes(), PW[::-1]).form == "armored"
+    with pytest.raises(SystemExit):
+        cli.main(["convert", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "$HTB_NEW_PASSPHRASE" in help_text
+    assert "never $HTB_PASSPHRASE" in help_text
+
+
+def test_help_lists_every_exit_code(capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "exit codes:" in out
+    for code, meaning in [
+        ("0", "ok"),
+        ("1", "local system problem"),
+        ("2", "usage error"),
+        ("3", "sealed-file problem"),
+        ("4", "invalid manifest content"),
+        ("5", "weak/missing/unreadable passphrase"),
+        ("6", "grid problems"),
+        ("7", "restore refused"),
+        ("8", "verification failed"),
+        ("130", "interrupted"),
+    ]:
+        assert re.search(rf"^  {code} +{re.escape(meaning)}", out, re.MULTILINE), code
+
+
+def test_plaintext_input_is_bounded_and_may_start_with_a_bom(env, capsys, monkeypatch) -> None:
+    out = env["tmp"] / "m.htb"
+    bom = _plain(env["tmp"], b"\xef\xbb\xbf" + json.dumps(manifest_data()).encode())
+    assert cli.main(["seal", str(bom), "-o", str(out), *KDF]) == 0
+    assert open_sealed(out.read_bytes(), PW).manifest.data == manifest_data()
+    huge = _plain(env["tmp"], b" " * (4 * 1024 * 1024) + b"{}")
+    assert cli.main(["seal", str(huge), "-o", str(out), *KDF]) == 4
+    assert "too large to be a manifest" in _one_error_line(capsys.readouterr().err)
+    stdin = io.TextIOWrapper(io.BytesIO(b"\xef\xbb\xbf" + json.dumps(manifest_data()).encode()))
+    monkeypatch.setattr(sys, "stdin", stdin)
+    assert cli.main(["seal", "-", "-o", str(out), *KDF]) == 0
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"{" * 5_000_000)))
+    assert cli.main(["seal", "-", "-o", str(out), *KDF]) == 4
+    _one_error_line(capsys.readouterr().err)
+    template = _plain(env["tmp"], b" " * (4 * 1024 * 1024 + 1))
+    args = ["new-manifest", str(template), "-o", str(out), "-d", str(env["node"]), *KDF]
+    assert cli.main(args, Laptop(MemoryGrid())) == 4
+    assert "too large to be a manifest" in _one_error_line(capsys.readouterr().err)
+
+
+def _legacy_file(tmp: Path, restore_version: str) -> Path:
+    old = {
+        "type": "TahoeLAFSBackupManifest",
+        "version": 1,
+        "fields": {
+            "introducerNodes": ["pb://" + "t" * 32 + "@" + "b" * 16 + ".onion:5432/introducer"],
+            "snapshotAliases": {"tails_backup": "URI:DIR2:" + "x" * 26 + ":" + "y" * 52},
+            "tasks": [
+                {
+                    "backupAlias": "tails_backup",
+                    "localDirectory": "/live/persistence/TailsData_unlocked/Persistent",
+                    "remoteSnapshot": "Persistent",
+                    "restoreVersion": restore_version,
+                }
+            ],
+        },
+    }
+    key = hashlib.sha256(PW.encode()).digest()
+    box = nacl.secret.SecretBox(key).encrypt(json.dumps(old).encode())
+    path = tmp / "old.manifest"
+    path.write_bytes(base64.b64encode(bytes(box)) + b"\n")
+    return path
+
+
+def test_legacy_restore_versions_are_warned_about(env, capsys, monkeypatch) -> None:
+    old = _legacy_file(env["tmp"], "Archives/2014-05-01_12:00:00Z")
+    assert cli.main(["unseal", str(old), "-o", str(env["tmp"] / "plain.json")]) == 0
+    warning = (
+        "htb: warning: 2014 task 1 restores version Archives/2014-05-01_12:00:00Z; "
+        "htb restores Latest unless you pass --snapshot"
+    )
+    assert warning in capsys.readouterr().err.splitlines()
+    monkeypatch.setenv("HTB_NEW_PASSPHRASE", LONG_PW)
+    assert cli.main(["convert", str(old), "-o", str(env["tmp"] / "new.htb"), *KDF]) == 0
+    assert warning in capsys.readouterr().err.splitlines()
+    latest = _legacy_file(env["tmp"], "Latest")
+    assert cli.main(["unseal", str(latest), "-o", str(env["tmp"] / "plain.json")]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+class _Boom:
+    """A client factory that raises ``exc`` as soon as a verb asks for a client."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    def __call__(self, _args: object) -> MemoryClient:
+        raise self.exc
+
+
+@pytest.mark.parametrize(
+    ("exc", "code", "message"),
+    [
+        (GridError(f"first line\nsecond {SECRET[:0]}line\r\u2028third\x1b[2J"), 6, "first line"),
+        (MemoryError(), 1, "not enough free memory"),
+        (RecursionError(f"maximum recursion depth {SECRET}"), 1, "nested too deeply"),
+        (ValueError(f"a bug quoting {SECRET}"), 1, "internal error (ValueError)"),
+        (UnicodeEncodeError("utf-8", SECRET, 0, 1, "surrogates not allowed"), 1, "internal"),
+        (FileNotFoundError(2, "No such file or directory", "/tmp/a\nb"), 1, "/tmp/a b"),
+        (BrokenPipeError(32, "Broken pipe"), 1, "the output was closed"),
+    ],
+)
+def test_every_failure_is_one_line_without_a_secret(env, capsys, exc, code, message) -> None:
+    assert cli.main(["status", "-d", str(env["node"])], _Boom(exc)) == code
+    err = capsys.readouterr().err
+    line = _one_error_line(err)
+    assert message in line
+    assert SECRET not in err
+    assert "\x1b" not in err
+
+
+def test_interrupt_is_one_line(env, capsys) -> None:
+    assert cli.main(["status", "-d", str(env["node"])], _Boom(KeyboardInterrupt())) == 130
+    assert capsys.readouterr().err == "htb: interrupted\n"
