@@ -104,7 +104,7 @@ names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_-", min_size=1, m
 @settings(max_examples=40, deadline=None)
 @given(
     aliases=st.dictionaries(names, st.just(ROOTCAP), min_size=1, max_size=4),
-    local=st.text(min_size=1, max_size=30).filter(lambda s: "\x00" not in s),
+    local=st.text(min_size=1, max_size=30).filter(lambda s: all(ord(c) >= 0x20 for c in s)),
     needed=st.integers(1, 5),
     extra=st.integers(0, 5),
 )
@@ -724,3 +724,21 @@ def test_defect_8_shown_names() -> None:
     assert show("v0-" + "a" * 52) == "v0-" + "a" * 52  # a server id is public
     for hidden in ["docs\n", "a b", "x" * 65, "URI:DIR2:a:b", "A" * 52, "a" * 21, "", None, 1]:
         assert show(hidden) is None, hidden
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("path", "x\n/../y"), ("path", "a\tb"), ("local", "/home/amnesia/x\ny")],
+)
+def test_control_characters_in_paths_are_refused(field: str, value: str) -> None:
+    data = manifest_data()
+    data["backups"][0][field] = value
+    with pytest.raises(ManifestInvalidError, match=f"backups\\[0\\].{field}"):
+        validate(data)
+
+
+def test_shares_must_be_whole_numbers_not_floats() -> None:
+    data = manifest_data()
+    data["grid"]["shares"]["needed"] = 2.0
+    with pytest.raises(ManifestInvalidError, match=r"grid\.shares: must be whole numbers"):
+        validate(data)

@@ -64,10 +64,11 @@ _PATTERN_PROBLEMS = {
     _ROOTCAP: "not a directory capability (URI:DIR2: or URI:DIR2-RO:)",
     _FURL: "not a FURL (pb://<tub id>@<connection hints>/<swissnum>)",
     "^pb://": "not a NURL (pb://...)",
-    "^(?!/)(?!.*(^|/)\\.\\.?(/|$))[^\\x00]{1,1000}$": (
-        "must be a relative path of 1 to 1000 characters, without '.' or '..' parts"
+    "^(?!/)(?!.*(^|/)\\.\\.?(/|$))[^\\x00-\\x1f]{1,1000}$": (
+        "must be a relative path of 1 to 1000 characters, without '.' or '..' parts "
+        "or control characters"
     ),
-    "^/[^\\x00]*$": "must be an absolute path (starting with /)",
+    "^/[^\\x00-\\x1f]*$": "must be an absolute path (starting with /), without control characters",
     "^[a-z2-7]+$": "must be lower-case base32 (a-z, 2-7)",
     "^[a-z2-7]{56}(\\.onion)?$": "not a v3 onion address (56 base32 characters)",
     "^[A-Z2-7]{52}$": "not an onion client-authorization key (52 base32 characters)",
@@ -645,6 +646,9 @@ def validate(data: Any, *, template: bool = False) -> Manifest:
 
 def _check_semantics(m: Manifest, template: bool) -> None:
     needed, happy, total = m.shares
+    # JSON Schema's "integer" takes 2.0 too; tahoe.cfg would get "2.0".
+    if not all(type(n) is int for n in (needed, happy, total)):
+        raise ManifestInvalidError("manifest field grid.shares: must be whole numbers")
     if not needed <= happy <= total:
         raise ManifestInvalidError(
             "manifest field grid.shares: needed <= happy <= total does not hold"
