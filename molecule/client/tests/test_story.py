@@ -1,31 +1,68 @@
 """What the client scenario's story left behind, and what happens next.
 
-The side effect backed up Alice's sample data from the Tails-like client, wiped
-the client, reinstalled the tooling and restored. These tests check the restore,
-the client's setup, then go on in order: a second snapshot, the loss of N-K
-storage nodes, and a grid with fewer than K nodes left.
+The side effect (side_effect.yml) told the story: the operator's invitation was
+installed; Alice's first `htb start` created her directories and sealed her own
+manifest under her own passphrase; she backed up, exported a copy for a friend,
+stopped, rebooted, backed up again; the laptop was wiped; a new one got the
+tooling and the friend's copy; she restored and backed up once more. On the way
+it captured each secret of her first session into the test's own memory
+(/root/htb-test on the Tails-like container, root only, not part of the Tails
+system) and searched Persistent Storage for them after `htb stop` and after a
+reboot. These tests check the promises of issue 9 on what it left, then go on in
+order: a second snapshot, the loss of N-K storage nodes, fewer than K nodes.
+
+No test prints a secret: a failure names the kind of secret and the files.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 import testinfra
 from testinfra.utils.ansible_runner import AnsibleRunner
 
+from htb.errors import SealError
 from htb.manifest import read_sealed
+from htb.manifest.schema import canonical_json
 
 INVENTORY = AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
-TAILS = testinfra.get_host(f"podman://{INVENTORY.get_hosts('tails_clients')[0]}")
+TAILS_NAME = INVENTORY.get_hosts("tails_clients")[0]
+TAILS = testinfra.get_host(f"podman://{TAILS_NAME}")
 STORAGE = [testinfra.get_host(f"podman://{name}") for name in INVENTORY.get_hosts("storage")]
+# The operator's machines: the introducer, the operator's client node, storage nodes.
+SERVERS = sorted(
+    set(INVENTORY.get_hosts("introducers"))
+    | set(INVENTORY.get_hosts("grid_clients"))
+    | set(INVENTORY.get_hosts("storage"))
+)
+EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
+MANIFESTS = EPHEMERAL / "manifests"  # the controller's output (activist_manifests_dir)
+FRIEND_COPY = EPHEMERAL / "friend" / "alice.htbm.asc"  # as the side effect fetched it
+ANSIBLE_LOG = EPHEMERAL / "ansible-vvv.log"  # molecule.yml: ANSIBLE_LOG_PATH, -vvv
 DOCS = "/home/amnesia/Persistent/Documents"
 HTB_DIR = "/home/amnesia/Persistent/.htb"
 MEMORY = "/root/htb-test"
-# The activist's passphrase, which the side effect left where only amnesia can read it.
+# Alice's own passphrase (chosen at first use), where only amnesia can read it.
 PW_ARG = "--passphrase-file /run/htb-passphrase"
+# Kinds of secret the side effect captured from the running node of her first session.
+SESSION_KINDS = (
+    "rootcaps",
+    "caps",
+    "swissnums",
+    "convergence",
+    "node-keys",
+    "api-token",
+    "passphrases",
+)
+FURL_SWISSNUM = re.compile(r"pb://[^@\s'\"]+@[^/\s'\"]+/([A-Za-z0-9_-]+)")
+# Every directory but the kernel's views (/proc, /sys, /dev).
+WHOLE_FILESYSTEM = "$(ls -d /* | grep -vxE '/(proc|sys|dev)')"
 
 
 def htb(args: str, check: bool = True):
@@ -41,26 +78,90 @@ def listing(root: str) -> str:
     return TAILS.check_output(f"/usr/local/bin/tree-listing {root}")
 
 
-def test_the_operator_got_sealed_manifests_and_nothing_leaks() -> None:
-    out = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "manifests"
-    assert out.stat().st_mode & 0o777 == 0o700
-    names = {p.name for p in out.iterdir()}
+def remembered(name: str) -> str:
+    """A file of the test's memory on the Tails-like container."""
+    return TAILS.file(f"{MEMORY}/{name}").content_string
+
+
+def session_secrets(kind: str) -> list[str]:
+    return remembered(f"session1/{kind}").splitlines()
+
+
+def opened(data: bytes, secret: str, tmp_path: Path, name: str):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return read_sealed(path, secret).manifest
+
+
+def alice_passphrase() -> str:
+    return remembered("alice.passphrase").strip()
+
+
+def operator_passphrase() -> str:
+    return (MANIFESTS / "alice.passphrase").read_text().strip()
+
+
+def grep(roots: str, patterns: Iterable[str], container: str | None = None) -> list[str]:
+    """The files under ROOTS (shell words) that hold any of PATTERNS as a byte string.
+
+    The patterns go to grep on its standard input: never into an argument or a file
+    of the machine searched.
+    """
+    text = "".join(f"{p}\n" for p in sorted(set(patterns)) if p)
+    assert text, "nothing to search for"
+    script = f"grep -rlFa -D skip -f - {roots}"
+    argv = ["sh", "-c", script]
+    if container is not None:
+        argv = ["podman", "exec", "-i", container, *argv]
+    proc = subprocess.run(argv, input=text.encode(), capture_output=True, check=False)
+    assert proc.returncode in (0, 1), proc.stderr.decode(errors="replace")
+    return proc.stdout.decode(errors="replace").splitlines()
+
+
+def server_swissnums() -> set[str]:
+    """Swissnums of every FURL the operator's machines hold (introducer, storage)."""
+    found: set[str] = set()
+    for name in SERVERS:
+        host = testinfra.get_host(f"podman://{name}")
+        text = host.check_output("cat /var/lib/tahoe/*/private/*.furl 2>/dev/null || true")
+        # A random swissnum is 32 characters; a fixed name (old introducers) is no secret.
+        found.update(s for s in FURL_SWISSNUM.findall(text) if len(s) >= 20)
+    return found
+
+
+# --- the operator: invitations, no capability --------------------------------------
+def test_the_operator_seals_invitations_that_hold_no_capability() -> None:
+    assert MANIFESTS.stat().st_mode & 0o777 == 0o700
+    names = {p.name for p in MANIFESTS.iterdir()}
     assert names == {"alice.htbm", "alice.htbm.asc", "alice.png", "alice.passphrase"}
-    for p in out.iterdir():
+    for p in MANIFESTS.iterdir():
         assert p.stat().st_mode & 0o777 == 0o600, p
-    assert (out / "alice.png").read_bytes().startswith(b"\x89PNG")
-    secret = (out / "alice.passphrase").read_text().strip()
+    assert (MANIFESTS / "alice.png").read_bytes().startswith(b"\x89PNG")
     for form in ("alice.htbm", "alice.htbm.asc"):
-        manifest = read_sealed(out / form, secret).manifest
-        assert set(manifest.aliases) == {"documents"}
-        assert manifest.aliases["documents"].startswith("URI:DIR2:")
-        (furl,) = manifest.introducers.values()
+        invitation = read_sealed(MANIFESTS / form, operator_passphrase()).manifest
+        assert invitation.data["kind"] == "invitation"
+        assert invitation.data["aliases"] == {}
+        assert "convergence" not in invitation.data
+        assert b"URI:" not in canonical_json(invitation.data)
+        assert [b["alias"] for b in invitation.data["backups"]] == ["documents"]
+        (furl,) = invitation.introducers.values()
         assert re.search(r"@tor:[a-z2-7]{56}\.onion:\d+/", furl) and "tcp:" not in furl
-    # The client got the armored copy, as a friend would pass it on.
-    installed = TAILS.file(f"{HTB_DIR}/manifest.htbm").content_string
-    assert installed == (out / "alice.htbm.asc").read_text()
 
 
+def test_first_use_sealed_her_own_manifest_over_the_invitation(tmp_path: Path) -> None:
+    joined = TAILS.file(f"{MEMORY}/joined.htbm").content
+    manifest = opened(joined, alice_passphrase(), tmp_path, "joined.htbm")
+    assert manifest.data.get("kind", "full") == "full"
+    rootcap = manifest.aliases["documents"]
+    assert rootcap.startswith("URI:DIR2:")
+    # The directory the node used in that session, and its convergence secret.
+    assert rootcap in session_secrets("rootcaps")
+    # Tahoe's own form (private/convergence): 32 random bytes, base32, 52 characters.
+    assert re.fullmatch(r"[a-z2-7]{52}", manifest.data["convergence"])
+    assert session_secrets("convergence") == [manifest.data["convergence"]]
+
+
+# --- (e) the story ends byte-identical; the passphrases -----------------------------
 def test_restore_is_byte_identical() -> None:
     check = TAILS.run(f"cd {DOCS} && sha256sum --quiet -c {MEMORY}/first.sha256")
     assert check.rc == 0, check.stdout + check.stderr
@@ -69,7 +170,7 @@ def test_restore_is_byte_identical() -> None:
 
 
 def test_restore_has_the_same_names_sizes_and_modes() -> None:
-    expected = TAILS.file(f"{MEMORY}/first.listing").content_string.strip()
+    expected = remembered("first.listing").strip()
     assert listing(DOCS) == expected
 
 
@@ -77,17 +178,93 @@ def test_excluded_files_stay_behind() -> None:
     assert not TAILS.file(f"{DOCS}/draft.tmp").exists
 
 
+def test_the_operators_passphrase_does_not_open_her_manifest(tmp_path: Path) -> None:
+    copies = {
+        "joined": TAILS.file(f"{MEMORY}/joined.htbm").content,
+        "friend": FRIEND_COPY.read_bytes(),
+        "installed": TAILS.file(f"{HTB_DIR}/manifest.htbm").content,
+    }
+    for name, data in copies.items():
+        with pytest.raises(SealError):
+            opened(data, operator_passphrase(), tmp_path, name)
+    # Nor through htb itself: exit 3, a sealed-file problem.
+    TAILS.check_output(f"install -m 0400 -o amnesia {MEMORY}/operator.passphrase /run/htb-op")
+    cmd = htb("snapshots --passphrase-file /run/htb-op", check=False)
+    TAILS.check_output("rm -f /run/htb-op")
+    assert cmd.rc == 3, cmd.stdout + cmd.stderr
+
+
+def test_the_friends_copy_opens_with_her_passphrase(tmp_path: Path) -> None:
+    friend = opened(FRIEND_COPY.read_bytes(), alice_passphrase(), tmp_path, "friend")
+    joined = opened(
+        TAILS.file(f"{MEMORY}/joined.htbm").content, alice_passphrase(), tmp_path, "joined"
+    )
+    assert friend.data == joined.data
+    # Freshly sealed (new salt and nonce), armored, and the very file installed.
+    assert FRIEND_COPY.read_bytes().startswith(b"-----BEGIN HTB SEALED MANIFEST-----")
+    assert TAILS.file(f"{HTB_DIR}/manifest.htbm").content == FRIEND_COPY.read_bytes()
+    assert TAILS.file(f"{MEMORY}/friend.png").content.startswith(b"\x89PNG")
+
+
+# --- (a) no machine of the operator holds her rootcaps --------------------------------
+def test_no_operator_machine_nor_the_controllers_output_holds_her_rootcaps() -> None:
+    rootcaps = session_secrets("rootcaps")
+    assert any(c.startswith("URI:DIR2:") for c in rootcaps)
+    assert any(c.startswith("URI:DIR2-RO:") for c in rootcaps)
+    hits = {name: grep(WHOLE_FILESYSTEM, rootcaps, container=name) for name in SERVERS}
+    hits["controller output"] = grep(str(EPHEMERAL), rootcaps)
+    assert hits == {name: [] for name in hits}
+
+
+# --- (b) nothing of a session at rest in Persistent Storage ------------------------------
+@pytest.mark.parametrize("when", ["stopped", "rebooted"])
+def test_persistent_storage_holds_no_secret_of_her_session(when: str) -> None:
+    counts = {kind: len(session_secrets(kind)) for kind in SESSION_KINDS}
+    # The capture saw the session: both forms of the rootcap, every file's cap in the
+    # backupdb, the introducer's and each storage server's swissnum, the keys.
+    assert counts["rootcaps"] >= 2 and counts["caps"] > 2000, counts
+    assert counts["swissnums"] >= 1 + len(STORAGE), counts
+    assert counts["convergence"] == counts["api-token"] == 1, counts
+    assert counts["node-keys"] >= 1 and counts["passphrases"] == 2, counts
+    # The search covered the tooling, the sealed manifest and her documents ...
+    assert int(remembered(f"persistence-files-{when}")) > 2000
+    # ... after the node's directory (in RAM) was gone.
+    assert remembered(f"node-dir-{when}").strip() == "gone"
+    hits = [line.split("\t") for line in remembered(f"persistence-hits-{when}.tsv").splitlines()]
+    assert hits == []
+
+
 def test_tooling_lives_in_persistent_storage_owned_by_amnesia() -> None:
-    for path in (HTB_DIR, f"{HTB_DIR}/node", f"{HTB_DIR}/node/private"):
-        f = TAILS.file(path)
-        assert f.is_directory and f.user == "amnesia" and f.mode == 0o700, path
+    f = TAILS.file(HTB_DIR)
+    assert f.is_directory and f.user == "amnesia" and f.mode == 0o700
     manifest = TAILS.file(f"{HTB_DIR}/manifest.htbm")
     assert manifest.user == "amnesia" and manifest.mode == 0o600
+    # The node is not in Persistent Storage: only the tooling and sealed files are
+    # (the manifest, and the backupdb htb seals beside it after each backup).
+    assert not TAILS.file(f"{HTB_DIR}/node").exists
+    kept = TAILS.check_output(f"ls -A {HTB_DIR}").split()
+    tooling = ["bin", "venv", "wheelhouse", "wheelhouse.tar"]
+    assert sorted(kept) == sorted([*tooling, "manifest.htbm", "manifest.htbm.backupdb"])
+    sealed_db = TAILS.file(f"{HTB_DIR}/manifest.htbm.backupdb")
+    assert sealed_db.user == "amnesia" and sealed_db.mode == 0o600
+    assert not sealed_db.content.startswith(b"SQLite format")
     # ~/.local/bin/htb -> Dotfiles -> the command in the Persistent Folder.
     target = TAILS.file("/home/amnesia/.local/bin/htb").linked_to
     assert target.endswith("/Persistent/.htb/bin/htb"), target
     launcher = "/home/amnesia/.local/share/applications/htb-backup.desktop"
     assert "htb-backup-now" in TAILS.file(launcher).content_string
+
+
+def test_the_running_node_lives_in_ram_private_to_amnesia() -> None:
+    node = TAILS.check_output("htb-test-probe node-dir")
+    assert not node.startswith(("/home/", "/live/")), node
+    assert TAILS.check_output(f"stat -f -c %T {node}") == "tmpfs"
+    assert TAILS.file(node).user == "amnesia" and TAILS.file(node).mode == 0o700
+    # Files 0600, directories 0700, all amnesia's (htb sets umask 077).
+    loose = TAILS.check_output(
+        f"find {node} ! -type l \\( -perm /077 -o ! -user amnesia \\) -print"
+    )
+    assert loose == ""
 
 
 def test_runs_on_tails_python_without_root() -> None:
@@ -99,7 +276,8 @@ def test_runs_on_tails_python_without_root() -> None:
 
 
 def test_client_speaks_foolscap_over_socks_and_listens_nowhere() -> None:
-    cfg = TAILS.file(f"{HTB_DIR}/node/tahoe.cfg").content_string
+    node = TAILS.check_output("htb-test-probe node-dir")
+    cfg = TAILS.file(f"{node}/tahoe.cfg").content_string
     assert re.search(r"^force_foolscap = true$", cfg, re.M)
     assert re.search(r"^reveal-ip-address = false$", cfg, re.M | re.I)
     assert re.search(r"^tub\.port = disabled$", cfg, re.M)
@@ -117,6 +295,72 @@ def test_client_speaks_foolscap_over_socks_and_listens_nowhere() -> None:
         assert fields[0] == "tcp" and fields[3] == "1" and uid == amnesia, line
 
 
+# --- (c) her manifests name no machine --------------------------------------------------
+def test_her_manifests_name_no_machine_of_the_test_bed(tmp_path: Path) -> None:
+    identifiers: set[str] = set()
+    for name in INVENTORY.get_hosts("all"):
+        identifiers.add(name)  # the inventory hostname is the container's name
+        host = INVENTORY.get_variables(name).get("ansible_host")
+        if host:
+            identifiers.add(str(host))
+        fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{.GlobalIPv6Address}} {{end}}"
+        out = subprocess.run(
+            ["podman", "inspect", "-f", fmt, name], capture_output=True, text=True, check=True
+        )
+        identifiers.update(word for word in out.stdout.split() if "<" not in word)
+    assert len(identifiers) >= 2 * len(INVENTORY.get_hosts("all")), identifiers
+    manifests = {
+        "invitation": read_sealed(MANIFESTS / "alice.htbm", operator_passphrase()).manifest,
+        "full": opened(FRIEND_COPY.read_bytes(), alice_passphrase(), tmp_path, "full"),
+    }
+    for kind, manifest in manifests.items():
+        text = canonical_json(manifest.data).decode().lower()
+        named = sorted(i for i in identifiers if i.lower() in text)
+        assert named == [], kind
+        assert not re.search(r"(?<![\w.])\d{1,3}(\.\d{1,3}){3}(?![\w.])", text), kind
+
+
+# --- (d) ansible's output at -vvv shows no secret ----------------------------------------
+def test_ansible_output_at_vvv_shows_no_swissnum_cap_or_passphrase(tmp_path: Path) -> None:
+    log = ANSIBLE_LOG.read_text(errors="replace")
+    # The log holds site.yml (prepare), playbooks/manifests.yml (converge) and the
+    # side effect, at -vvv.
+    for role in ("introducer", "storage", "grid_client", "activist_manifests", "client_tails"):
+        assert f"TASK [{role} : " in log, role
+    assert re.search(r"<[\w.-]+> (ESTABLISH|EXEC|RUN|PUT) ", log), "not -vvv"
+    secrets = {
+        "caps": session_secrets("caps") + session_secrets("rootcaps"),
+        "swissnums": sorted(server_swissnums() | set(session_secrets("swissnums"))),
+        "passphrases": session_secrets("passphrases"),
+    }
+    assert len(secrets["swissnums"]) >= 1 + len(STORAGE)
+    hits = {kind: grep(str(ANSIBLE_LOG), values) for kind, values in secrets.items()}
+    assert hits == {kind: [] for kind in secrets}
+
+
+# --- the first backup on a new laptop stores no file again -------------------------------
+def test_first_backup_after_a_restore_stores_no_new_file() -> None:
+    names = [line.split("\t")[1] for line in remembered("snapshots").splitlines()]
+    before_wipe, after_restore = names[-2], names[-1]
+    files = {
+        name: json.loads(
+            TAILS.check_output(f"htb-test-probe snapshot-files documents laptop/documents {name}")
+        )
+        for name in (before_wipe, after_restore)
+    }
+    # Same convergence secret, same bytes: every file has the same cap, so its
+    # shares are already on the grid.
+    assert len(files[before_wipe]) > 2000
+    assert files[after_restore] == files[before_wipe]
+    # What it stored: shares of directories only (their metadata holds the restored
+    # files' new times), at most one per share for each directory and the snapshot.
+    shares = json.loads(remembered("shares.json"))
+    directories = sum(line.startswith("d") for line in listing(DOCS).splitlines()) + 1
+    total = 3  # molecule.yml: grid_client_shares_total
+    assert 0 <= shares["after"] - shares["before"] <= total * directories, shares
+
+
+# --- what happens next -----------------------------------------------------------------
 def test_wrong_passphrase_is_refused_and_touches_nothing() -> None:
     TAILS.check_output("install -m 0400 -o amnesia /dev/null /run/htb-wrong")
     TAILS.check_output("echo 'wrong horse battery staple' > /run/htb-wrong")
@@ -129,13 +373,15 @@ def test_wrong_passphrase_is_refused_and_touches_nothing() -> None:
 
 
 def test_second_snapshot_and_the_first_still_restores() -> None:
+    before = htb(f"snapshots {PW_ARG}").stdout.splitlines()
     TAILS.check_output(f"sudo -u amnesia sh -c 'echo changed >> {DOCS}/deep/run.sh'")
     TAILS.check_output(f"sudo -u amnesia sh -c 'echo new > {DOCS}/new.txt'")
     htb(f"backup {PW_ARG} --timeout 600")
-    snapshots = htb(f"snapshots {PW_ARG}").stdout.split()
-    names = [s for s in snapshots if not s.startswith("documents:")]
-    assert len(names) == 2, snapshots
-    htb(f"restore {PW_ARG} --snapshot {names[0]} --to /tmp/htb-first --timeout 600")
+    after = htb(f"snapshots {PW_ARG}").stdout.splitlines()
+    assert len(after) == len(before) + 1 and after[:-1] == before, after
+    # The previous snapshot (the first backup on the new laptop) is what was restored.
+    previous = before[-1].split("\t")[1]
+    htb(f"restore {PW_ARG} --snapshot {previous} --to /tmp/htb-first --timeout 600")
     check = TAILS.run(f"cd /tmp/htb-first{DOCS} && sha256sum --quiet -c {MEMORY}/first.sha256")
     assert check.rc == 0, check.stdout
     assert not TAILS.file(f"/tmp/htb-first{DOCS}/new.txt").exists

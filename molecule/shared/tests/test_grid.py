@@ -6,14 +6,17 @@ from the scenario's inventory groups.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import re
+import subprocess
 import time
 
 import pytest
 import testinfra
+import yaml
 from testinfra.utils.ansible_runner import AnsibleRunner
 
 INVENTORY = AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
@@ -27,8 +30,10 @@ def hosts(group: str) -> list:
 INTRODUCERS = hosts("introducers")
 STORAGE = hosts("storage")
 CLIENT = hosts("grid_clients")[0]
+TORNET = hosts("tor_testnet")[0]
 GRID = [*INTRODUCERS, *STORAGE, CLIENT]
 NODES = [(h, "introducer") for h in INTRODUCERS] + [(h, "storage") for h in STORAGE]
+GRID_NODES = [*NODES, (CLIENT, "client")]
 ONION_FURL = re.compile(r"^pb://[a-z2-7]+@tor:[a-z2-7]{56}\.onion:\d+/[^,]+$")
 
 
@@ -94,7 +99,8 @@ def test_nothing_listens_beyond_loopback() -> None:
 
     It is Foolscap's logport (backlog 1, the node's user): known upstream, and
     the unit's IPAddressDeny drops its traffic on cgroup-v2 hosts (these test
-    containers run on cgroup v1, where that cannot be shown).
+    containers run on cgroup v1, where that cannot be shown); the host firewall
+    drops it everywhere (test_log_tub_is_unreachable_from_other_machines).
     """
     for host in GRID:
         tahoe_uids = {
@@ -109,6 +115,205 @@ def test_nothing_listens_beyond_loopback() -> None:
                 continue
             uid = int(re.search(r"uid:(\d+)", line).group(1))
             assert fields[0] == "tcp" and fields[3] == "1" and uid in tahoe_uids, (host, line)
+
+
+def cached_announcements(host, node: str) -> int:
+    """How many storage announcements the node has cached from the introducers."""
+    out = host.run(f"cat /var/lib/tahoe/{node}/private/introducer_*_cache.yaml").stdout
+    return out.count("anonymous-storage-FURL")
+
+
+@pytest.fixture(scope="module")
+def caches_ready(grid_ready) -> None:
+    """Every storage node and the client cached every storage announcement (if the
+    grid has introducers): they save the cache as announcements arrive."""
+    want = len(STORAGE) * len(INTRODUCERS)
+    nodes = [(h, "storage") for h in STORAGE] + [(CLIENT, "client")]
+    for _ in range(60):
+        if all(cached_announcements(h, n) >= want for h, n in nodes):
+            return
+        time.sleep(2)
+    raise AssertionError({h.backend.hostname: cached_announcements(h, n) for h, n in nodes})
+
+
+def onion(host, node: str) -> str:
+    return host.file(f"/var/lib/tor/onion/tahoe-{node}/hostname").content_string.strip()
+
+
+def nickname(host, node: str) -> str:
+    cfg = host.file(f"/var/lib/tahoe/{node}/tahoe.cfg").content_string
+    return re.search(r"^nickname = (.*)$", cfg, re.M).group(1).strip()
+
+
+def test_nicknames_and_petnames_derive_from_onions(caches_ready) -> None:
+    """Defaults name a node by its own onion (or "client"), never by its machine."""
+    for host, node in NODES:
+        assert nickname(host, node) == f"{node}-{onion(host, node)[:8]}"
+    assert nickname(CLIENT, "client") == "client"
+    # What the client learned from the grid: the same names.
+    welcome = json.loads(CLIENT.check_output("curl -sS http://127.0.0.1:3456/?t=json"))
+    assert sorted(s["nickname"] for s in welcome["servers"]) == sorted(
+        f"storage-{onion(h, 'storage')[:8]}" for h in STORAGE
+    )
+    # introducers.yaml names each introducer by its onion, and so does the cache file.
+    petnames = sorted(f"introducer-{onion(h, 'introducer')[:8]}" for h in INTRODUCERS)
+    for host, node in [(h, "storage") for h in STORAGE] + [(CLIENT, "client")]:
+        config = host.file(f"/var/lib/tahoe/{node}/private/introducers.yaml")
+        if not INTRODUCERS:
+            assert not config.exists
+            continue
+        assert sorted(yaml.safe_load(config.content_string)["introducers"]) == petnames
+        for petname in petnames:
+            assert host.file(
+                f"/var/lib/tahoe/{node}/private/introducer_{petname}_cache.yaml"
+            ).exists
+
+
+@functools.cache
+def bed_identities() -> tuple[frozenset[str], frozenset[str]]:
+    """Every name and address of the scenario's containers, as the controller knows them."""
+    names: set[str] = set()
+    for name in INVENTORY.get_hosts("all"):
+        names.add(name)
+        names.add(str(INVENTORY.get_variables(name).get("ansible_host", name)))
+    network = f"htb-{os.environ['MOLECULE_SCENARIO_NAME']}"
+    listed = subprocess.run(
+        ["podman", "ps", "--filter", f"network={network}", "--format", "{{.Names}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert set(INVENTORY.get_hosts("all")) <= set(listed)
+    names.update(listed)
+    addresses: set[str] = set()
+    for name in listed:
+        host = testinfra.get_host(f"podman://{name}")
+        names.update(host.check_output("hostname; hostname -f 2>/dev/null || true").split())
+        addresses.update(host.check_output("hostname -I").split())
+        addresses.update(re.findall(r"via (\S+)", host.check_output("ip route show default")))
+    # Tahoe's log Tub names itself "localhost:PORT" (logport.furl): not the test bed's.
+    names.discard("localhost")
+    return frozenset(n.lower() for n in names), frozenset(addresses)
+
+
+def identifying(text: str) -> list[str]:
+    names, addresses = bed_identities()
+    lowered = text.lower()
+    hits = [n for n in names if n in lowered]
+    for address in addresses:
+        digits = "0-9" if "." in address else "0-9a-f:"
+        if re.search(rf"(?<![{digits}.]){re.escape(address)}(?![{digits}])", lowered):
+            hits.append(address)
+    return hits
+
+
+def test_no_announcement_furl_or_grid_file_names_a_machine(caches_ready) -> None:
+    """Every FURL, introducers.yaml, servers.yaml and cached announcement, on every node,
+    and what the client learned from the grid: no host name, container name,
+    ansible_host or address of the test bed, in content or file name."""
+    searched: list[str] = []
+    for host, node in GRID_NODES:
+        private = f"/var/lib/tahoe/{node}/private"
+        files = host.check_output(
+            f"find {private} -maxdepth 1 -type f \\( -name '*.furl' -o -name introducers.yaml"
+            " -o -name servers.yaml -o -name 'introducer_*_cache.yaml' \\)"
+        ).split()
+        searched += [f"{node}:{path.rsplit('/', 1)[1]}" for path in files]
+        for path in files:
+            assert identifying(host.file(path).content_string) == [], (host, path)
+        tree = host.check_output(f"find /var/lib/tahoe/{node} /var/lib/tor/onion")
+        assert identifying(tree) == [], (host, tree)
+        assert identifying(nickname(host, node)) == [], host
+    # Not vacuous: every node's FURLs (the log Tub's logport.furl too), and the
+    # announcements that storage nodes and the client cache, one file per introducer.
+    assert searched.count("introducer:introducer.furl") == len(INTRODUCERS)
+    assert searched.count("storage:storage.furl") == len(STORAGE)
+    assert sum(f.endswith(":logport.furl") for f in searched) == len(GRID_NODES)
+    assert sum(f.endswith("_cache.yaml") for f in searched) == (len(STORAGE) + 1) * len(INTRODUCERS)
+    grid_file = "introducers.yaml" if INTRODUCERS else "servers.yaml"
+    assert f"client:{grid_file}" in searched
+    welcome = CLIENT.check_output("curl -sS http://127.0.0.1:3456/?t=json")
+    assert identifying(welcome) == []
+
+
+def public_tahoe_ports(host, node: str) -> list[int]:
+    """The TCP ports the node's tahoe process (the only one of its user) listens on
+    beyond loopback. (`ss -p` sees no other user's process here: podman grants root
+    no CAP_SYS_PTRACE.)"""
+    uid = host.user(f"tahoe-{node}").uid
+    ports = []
+    for line in host.check_output("ss -Hltne").splitlines():
+        local = line.split()[3]
+        if f" uid:{uid} " in line and not local.startswith(("127.", "[::1]:", "[::ffff:127.")):
+            ports.append(int(local.rsplit(":", 1)[1]))
+    return ports
+
+
+def log_tub_port(host, node: str) -> int:
+    """The node's one listener beyond loopback: Tahoe's log Tub (Foolscap logport)."""
+    ports = public_tahoe_ports(host, node)
+    assert len(ports) == 1, (host, ports)
+    return ports[0]
+
+
+def probe(source, targets: list[tuple[str, int]]) -> dict[tuple[str, int], bool]:
+    """TCP connections from source, all at once: target -> whether it connected."""
+    script = " ".join(
+        f"(nc -z -w 5 {ip} {port} && echo {ip} {port} open || echo {ip} {port} closed) &"
+        for ip, port in targets
+    )
+    out = source.check_output(f"{script} wait")
+    return {
+        (ip, int(port)): state == "open" for ip, port, state in map(str.split, out.splitlines())
+    }
+
+
+def assert_log_tubs_firewalled(nodes: list) -> None:
+    targets = {}
+    for host, node in nodes:
+        address = host.check_output("hostname -I").split()[0]
+        port = log_tub_port(host, node)
+        # The socket answers on that address from the node itself (the kernel
+        # routes it through loopback) ...
+        assert probe(host, [(address, port)]) == {(address, port): True}, (host, port)
+        targets[(address, port)] = host
+    # ... and from another container of the test bed, every connection fails.
+    reached = probe(TORNET, list(targets))
+    assert not any(reached.values()), {
+        targets[t].backend.hostname: t for t, ok in reached.items() if ok
+    }
+
+
+def test_log_tub_is_unreachable_from_other_machines(grid_ready) -> None:
+    for host, _ in GRID_NODES:
+        assert host.service("nftables").is_enabled
+        rules = host.check_output("nft list chain inet host_firewall input")
+        assert "policy drop;" in rules
+        assert "tcp dport" not in rules, rules  # the test inventories admit no port
+    assert_log_tubs_firewalled(GRID_NODES)
+
+
+def test_ansible_output_at_vvv_shows_no_swissnum_or_key() -> None:
+    """site.yml's converge and idempotence runs, at -vvv (molecule.yml), print no
+    FURL swissnum (the NURLs carry the same) and no node key."""
+    log_path = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ansible-vvv.log")
+    with open(log_path, encoding="utf-8", errors="replace") as log_file:
+        log = log_file.read()
+    # -vvv: the podman connection logs every command it runs in a container.
+    assert f"<{CLIENT.backend.hostname}> RUN " in log, "the log is not at -vvv"
+    assert "TASK [tahoe_node : Write the node's private files]" in log, "site.yml is not in it"
+    secrets = {}
+    for host, node in GRID_NODES:
+        private = f"/var/lib/tahoe/{node}/private"
+        for furl in host.check_output(f"cat {private}/*.furl").split():
+            secrets[f"{host.backend.hostname} {furl.split('/')[-1][:4]}..."] = furl.split("/")[-1]
+        privkey = host.file(f"{private}/node.privkey")
+        if privkey.exists:  # storage and client nodes; an introducer has none
+            key = privkey.content_string.strip()
+            secrets[f"{host.backend.hostname} node.privkey"] = key.removeprefix("priv-v0-")
+    assert len(secrets) >= 2 * len(GRID_NODES) - 1
+    assert all(len(secret) >= 26 for secret in secrets.values())
+    assert [name for name, secret in secrets.items() if secret in log] == []
 
 
 def test_tahoe_config_hides_the_ip() -> None:
@@ -175,3 +380,28 @@ def test_restart_keeps_onions_and_furls() -> None:
         for host in STORAGE
     }
     assert before == after
+
+
+def test_firewall_survives_a_reboot(grid_ready) -> None:
+    """Last: a restarted container (new network namespace, new address) loads the
+    ruleset at boot, before Tahoe's log Tub is up again."""
+    host = STORAGE[-1]
+    name = host.backend.hostname
+    env = {
+        **os.environ,
+        "CONTAINERS_CONF": os.environ.get(
+            "CONTAINERS_CONF",
+            f"{os.environ['MOLECULE_PROJECT_DIRECTORY']}/roles/testbed_containers/files/containers.conf",
+        ),
+    }
+    subprocess.run(["podman", "restart", name], env=env, check=True, capture_output=True)
+    for _ in range(120):
+        state = host.run("systemctl is-system-running").stdout.strip()
+        if state in ("running", "degraded") and public_tahoe_ports(host, "storage"):
+            break
+        time.sleep(1)
+    else:
+        raise AssertionError(f"{name} did not come back: {state}")
+    assert host.service("nftables").is_running
+    assert "policy drop;" in host.check_output("nft list chain inet host_firewall input")
+    assert_log_tubs_firewalled([(host, "storage")])
