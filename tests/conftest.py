@@ -45,6 +45,15 @@ def manifest_data(**overrides: Any) -> dict[str, Any]:
     return data
 
 
+@pytest.fixture(autouse=True)
+def _keep_umask() -> Iterator[None]:
+    """htb's main sets umask 077 for its process: give the next test its own back."""
+    before = os.umask(0o022)
+    os.umask(before)
+    yield
+    os.umask(before)
+
+
 @pytest.fixture
 def manifest() -> Manifest:
     return validate(manifest_data())

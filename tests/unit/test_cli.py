@@ -6,10 +6,8 @@ import base64
 import hashlib
 import io
 import json
-import os
 import re
 import sys
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,15 +22,6 @@ from htb.memory import MemoryClient, MemoryGrid
 
 PW = "lantern mosaic unpaved fidelity outsmart gurgle quarrel"
 KDF = ["--kdf-opslimit", str(TEST_KDF.opslimit), "--kdf-memlimit", "1"]
-
-
-@pytest.fixture(autouse=True)
-def _keep_umask() -> Iterator[None]:
-    """htb's main sets umask 077 for its process: give the next test its own back."""
-    before = os.umask(0o022)
-    os.umask(before)
-    yield
-    os.umask(before)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ passphrase over the invitation, and exports copies for friends.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,15 +36,6 @@ class Laptop:
 
     def reboot(self) -> None:
         self.client = MemoryClient(self.grid)
-
-
-@pytest.fixture(autouse=True)
-def _keep_umask() -> Iterator[None]:
-    """htb's main sets umask 077 for its process: give the next test its own back."""
-    before = os.umask(0o022)
-    os.umask(before)
-    yield
-    os.umask(before)
 
 
 @pytest.fixture
