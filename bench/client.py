@@ -26,7 +26,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault(
-    "CONTAINERS_CONF", str(REPO / "roles/testbed_containers/files/containers.conf")
+    "CONTAINERS_CONF", str(REPO / "testbed/roles/testbed_containers/files/containers.conf")
 )
 TAILS = "htb-tails"
 HOME = "/home/amnesia"

@@ -22,11 +22,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 os.environ.setdefault(
-    "CONTAINERS_CONF", str(REPO / "roles/testbed_containers/files/containers.conf")
+    "CONTAINERS_CONF", str(REPO / "testbed/roles/testbed_containers/files/containers.conf")
 )
 os.environ.setdefault("HTB_TAHOE", str(REPO / ".venv-tahoe/bin/tahoe"))
 
-from htb.devgrid import DevGrid  # noqa: E402
+from htb.testing.devgrid import DevGrid  # noqa: E402
 
 TAHOE_IN = "/opt/tahoe-lafs/bin/tahoe"
 GRID = ["htb-introducer", "htb-storage1", "htb-storage2", "htb-storage3", "htb-storage4"]

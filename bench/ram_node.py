@@ -1,6 +1,6 @@
 """The node in RAM (issue 9): what rebuilding it at each start and dropping the backupdb cost.
 
-On a plain-TCP Tahoe grid on 127.0.0.1 (htb.devgrid: an introducer, 4 storage
+On a plain-TCP Tahoe grid on 127.0.0.1 (htb.testing.devgrid: an introducer, 4 storage
 nodes, 2-of-4, happy 3) and the sample tree of scripts/make-sample-data (2 200
 files, most of them small, and one LARGE-MiB file), it prints:
 
@@ -37,10 +37,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 os.environ.setdefault("HTB_TAHOE", str(REPO / ".venv-tahoe/bin/tahoe"))
 
-from htb.devgrid import DevGrid  # noqa: E402
 from htb.manifest import DEFAULT_KDF, seal, validate  # noqa: E402
 from htb.ops import new_convergence_secret  # noqa: E402
 from htb.tahoe import TahoeClient  # noqa: E402
+from htb.testing.devgrid import DevGrid  # noqa: E402
 
 PW = "lantern mosaic unpaved fidelity outsmart gurgle quarrel"
 WEB = ["--web-port", "tcp:0:interface=127.0.0.1"]

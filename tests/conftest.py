@@ -1,6 +1,6 @@
 """Shared fixtures: manifests, and the two grids every contract test runs against.
 
-``memory``: :class:`htb.memory.MemoryGrid`. ``tahoe``: a real tahoe-lafs grid
+``memory``: :class:`htb.testing.memory.MemoryGrid`. ``tahoe``: a real tahoe-lafs grid
 (introducer + 3 storage nodes) on 127.0.0.1, from ``.venv-tahoe``.
 """
 
@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from htb.client import Client
-from htb.devgrid import DevGrid
 from htb.manifest import Manifest, validate
-from htb.memory import MemoryClient, MemoryGrid
 from htb.ops import wait_for_servers
 from htb.tahoe import TahoeClient
+from htb.testing.devgrid import DevGrid
+from htb.testing.memory import MemoryClient, MemoryGrid
 
 REPO = Path(__file__).resolve().parent.parent
 _LOCAL_TAHOE = REPO / ".venv-tahoe" / "bin" / "tahoe"

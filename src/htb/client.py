@@ -1,7 +1,7 @@
 """The one small interface between htb and Tahoe-LAFS.
 
 Two implementations: :class:`htb.tahoe.TahoeClient` drives a real client node
-with the ``tahoe`` CLI and its web API; :class:`htb.memory.MemoryClient` keeps
+with the ``tahoe`` CLI and its web API; :class:`htb.testing.memory.MemoryClient` keeps
 a grid in memory. ``tests/contract/`` runs the same tests against both, so the
 in-memory one can stand in for Tahoe wherever a test does not need a grid.
 """

@@ -18,7 +18,7 @@ from conftest import make_tree, manifest_data, read_tree
 from htb import cli
 from htb.errors import GridError
 from htb.manifest import TEST_KDF, open_sealed, seal, validate
-from htb.memory import MemoryClient, MemoryGrid
+from htb.testing.memory import MemoryClient, MemoryGrid
 
 PW = "lantern mosaic unpaved fidelity outsmart gurgle quarrel"
 KDF = ["--kdf-opslimit", str(TEST_KDF.opslimit), "--kdf-memlimit", "1"]

@@ -15,8 +15,8 @@ from conftest import make_tree, manifest_data, read_tree
 
 from htb import backupdb, cli, ops
 from htb.manifest import TEST_KDF, open_sealed, seal, validate
-from htb.memory import MemoryClient, MemoryGrid
 from htb.tahoe import child_env
+from htb.testing.memory import MemoryClient, MemoryGrid
 
 OPERATOR_PW = "lantern mosaic unpaved fidelity outsmart gurgle quarrel"
 ACTIVIST_PW = "cobweb paprika unsocial tripod glacier sponge ruckus"

@@ -39,7 +39,7 @@ from hostile import (
 )
 
 from htb import cli
-from htb.memory import MemoryClient, MemoryGrid
+from htb.testing.memory import MemoryClient, MemoryGrid
 
 KDF = ["--kdf-opslimit", "1", "--kdf-memlimit", "1"]
 SECRET_VALUES = [

@@ -13,7 +13,7 @@ from conftest import manifest_data
 from htb import ops
 from htb.errors import NotEnoughServersError
 from htb.manifest import validate
-from htb.memory import MemoryClient, MemoryGrid
+from htb.testing.memory import MemoryClient, MemoryGrid
 
 
 def _client(grid: MemoryGrid) -> MemoryClient:

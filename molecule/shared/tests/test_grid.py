@@ -391,7 +391,7 @@ def test_firewall_survives_a_reboot(grid_ready) -> None:
         **os.environ,
         "CONTAINERS_CONF": os.environ.get(
             "CONTAINERS_CONF",
-            f"{os.environ['MOLECULE_PROJECT_DIRECTORY']}/roles/testbed_containers/files/containers.conf",
+            f"{os.environ['MOLECULE_PROJECT_DIRECTORY']}/testbed/roles/testbed_containers/files/containers.conf",
         ),
     }
     subprocess.run(["podman", "restart", name], env=env, check=True, capture_output=True)

@@ -2,7 +2,7 @@
 
 It runs real ``tahoe`` processes (an introducer and a few storage nodes) bound
 to loopback. It is not an onion grid and never holds real data; the grid roles
-build the real thing. ``python -m htb.devgrid up DIR`` / ``down DIR`` drive it
+build the real thing. ``python -m htb.testing.devgrid up DIR`` / ``down DIR`` drive it
 from a shell.
 """
 
@@ -158,7 +158,7 @@ def _pidfile_stop(base: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m htb.devgrid", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m htb.testing.devgrid", description=__doc__)
     parser.add_argument("action", choices=["up", "down"])
     parser.add_argument("base", type=Path)
     parser.add_argument("--storage-nodes", type=int, default=3)
