@@ -30,6 +30,7 @@ def play(
     args: tuple[str, ...] = (),
     interpreter: str = sys.executable,
     callback: str = "json",
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     book = tmp_path / "play.yml"
     book.write_text(
@@ -45,6 +46,7 @@ def play(
         "ANSIBLE_STDOUT_CALLBACK": callback,
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_LOCAL_TEMP": str(tmp_path / ".ansible-tmp"),
+        **(extra_env or {}),
     }
     env.pop("HTB_PASSPHRASE", None)
     return subprocess.run(
@@ -115,13 +117,15 @@ def test_htb_cli_and_module_read_each_other(tmp_path: Path) -> None:
     assert json.loads(out) == manifest_data()
 
 
-def test_generated_passphrase_is_stored_returned_and_reused(tmp_path: Path) -> None:
+def test_generated_passphrase_is_stored_not_returned_and_reused(tmp_path: Path) -> None:
     target, pfile = tmp_path / "bob.htbm", tmp_path / "bob.passphrase"
     task = seal_task(target, passphrase_file=str(pfile), generate_passphrase=True)
     first, second = results(play(tmp_path, task, task))
     secret = pfile.read_text().strip()
     assert pfile.stat().st_mode & 0o777 == 0o600
-    assert first["passphrase"] == secret
+    assert "passphrase" not in first  # return_passphrase defaults to false
+    assert first["passphrase_file"] == str(pfile)
+    assert secret not in json.dumps(first)
     assert len(secret.split()) == 7
     assert first["passphrase_bits"] > 85
     assert first["changed"] is True
@@ -139,7 +143,8 @@ def test_no_secret_in_any_output(tmp_path: Path) -> None:
         tmp_path,
         seal_task(target),
         seal_task(target, manifest=changed_aliases),
-        seal_task(gen, generate_passphrase=True) | {"no_log": True, "register": "generated"},
+        seal_task(gen, generate_passphrase=True, return_passphrase=True)
+        | {"no_log": True, "register": "generated"},
         args=("-vvv", "--diff"),
         callback="default",
     )
@@ -225,3 +230,195 @@ def test_ansible_doc_renders() -> None:
     ).stdout
     for word in ("generate_passphrase", "EXAMPLES", "RETURN VALUES", "check_mode"):
         assert word in doc
+
+
+def test_backup_keeps_the_replaced_file_only(tmp_path: Path) -> None:
+    target = tmp_path / "k.htbm"
+    results(play(tmp_path, seal_task(target)))
+    old = target.read_bytes()
+    more = manifest_data(description="work laptop")
+    other = "gravity unsalted pushcart dreamboat ultimate elbow trapeze"
+    kept, checked, resealed = results(
+        play(
+            tmp_path,
+            seal_task(target, backup=True),
+            seal_task(target, manifest=more, backup=True) | {"check_mode": True},
+            seal_task(target, manifest=more, backup=True),
+        )
+    )
+    # Nothing replaced (or only in check mode): no copy.
+    assert kept["changed"] is False
+    assert "backup_file" not in kept
+    assert checked["changed"] is True
+    assert "backup_file" not in checked
+    assert resealed["changed"] is True
+    backup = Path(resealed["backup_file"])
+    assert backup.parent == tmp_path
+    assert backup.name.startswith("k.htbm.")
+    assert backup.read_bytes() == old
+    assert backup.stat().st_mode & 0o777 == 0o600
+    assert read_sealed(backup, PW).manifest.data == manifest_data()
+    assert read_sealed(target, PW).manifest.data == more
+    # force replacing a file sealed under another passphrase keeps it too.
+    before = target.read_bytes()
+    (forced,) = results(
+        play(tmp_path, seal_task(target, passphrase=other, force=True, backup=True))
+    )
+    assert Path(forced["backup_file"]).read_bytes() == before
+    assert len(list(tmp_path.glob("k.htbm.*~"))) == 2
+
+
+def test_passphrase_returned_only_when_asked_and_never_shown(tmp_path: Path) -> None:
+    kept, returned = tmp_path / "kept.passphrase", tmp_path / "returned.passphrase"
+    run = play(
+        tmp_path,
+        # Stored, not returned; no task-level no_log.
+        seal_task(tmp_path / "l.htbm", passphrase_file=str(kept), generate_passphrase=True)
+        | {"register": "stored"},
+        {
+            "ansible.builtin.assert": {
+                "that": ["'passphrase' not in stored", "stored.passphrase_file is defined"]
+            }
+        },
+        # Returned, with no_log: usable by the next task, shown nowhere.
+        seal_task(tmp_path / "m.htbm", generate_passphrase=True, return_passphrase=True)
+        | {"no_log": True, "register": "generated"},
+        {
+            "ansible.builtin.copy": {
+                "content": "{{ generated.passphrase }}\n",
+                "dest": str(returned),
+                "mode": "0600",
+            },
+            "no_log": True,
+        },
+        args=("-vvv", "--diff"),
+        callback="default",
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    text = run.stdout + run.stderr
+    secrets = [kept.read_text().strip(), returned.read_text().strip()]
+    for secret in secrets:
+        assert len(secret.split()) == 7
+        assert secret not in text
+        # Not even one word-pair of it (no partial echo).
+        assert " ".join(secret.split()[:2]) not in text
+    assert read_sealed(tmp_path / "m.htbm", secrets[1]).manifest.data == manifest_data()
+
+
+def test_returned_passphrase_needs_no_log_and_is_never_lost(tmp_path: Path) -> None:
+    run = play(
+        tmp_path,
+        seal_task(tmp_path / "n.htbm", generate_passphrase=True, return_passphrase=True)
+        | {"ignore_errors": True},
+        seal_task(tmp_path / "o.htbm", generate_passphrase=True) | {"ignore_errors": True},
+        seal_task(tmp_path / "p.htbm", generate_passphrase=True, return_passphrase=True)
+        | {"no_log": True, "check_mode": True},
+        # Only with no_target_syslog off can the module tell that the task lacks no_log.
+        extra_env={"ANSIBLE_NO_TARGET_SYSLOG": "False"},
+    )
+    without_no_log, lost, checked = results(run)
+    assert "no_log" in without_no_log["msg"]
+    assert "passphrase_file" in lost["msg"]
+    assert not list(tmp_path.glob("[nop].htbm"))
+    assert checked["changed"] is True
+    assert "passphrase" not in checked  # nothing sealed with it: not returned
+
+
+def _qr_png(text: str) -> bytes:
+    import io
+
+    import segno
+
+    out = io.BytesIO()
+    segno.make(text, error="l", micro=False).save(out, kind="png", scale=4, border=4)
+    return out.getvalue()
+
+
+def test_qr_code_of_the_armored_form(tmp_path: Path) -> None:
+    target, qr = tmp_path / "q.htbm.asc", tmp_path / "q.png"
+    task = seal_task(target, armor=True, qr_path=str(qr))
+    (checked,) = results(play(tmp_path, task, args=("--check", "--diff")))
+    assert checked["changed"] is True
+    assert checked["qr_changed"] is True
+    assert checked["diff"]["before"]["qr"] == "absent"
+    assert not target.exists()
+    assert not qr.exists()
+
+    first, second = results(play(tmp_path, task, task))
+    assert (first["changed"], first["qr_changed"]) == (True, True)
+    assert (second["changed"], second["qr_changed"]) == (False, False)
+    png = qr.read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert png == _qr_png(target.read_text())
+    assert qr.stat().st_mode & 0o777 == 0o600
+    assert first["qr_path"] == str(qr)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".q.png")]
+
+    # A missing code is drawn again, the manifest left alone; a reseal redraws it.
+    qr.unlink()
+    more = manifest_data(description="work laptop")
+    missing, checked_reseal, resealed = results(
+        play(
+            tmp_path,
+            task,
+            seal_task(target, armor=True, qr_path=str(qr), manifest=more) | {"check_mode": True},
+            seal_task(target, armor=True, qr_path=str(qr), manifest=more, mode="0640"),
+        )
+    )
+    assert missing["changed"] is True
+    assert missing["qr_changed"] is True
+    assert missing["sha256"] == first["sha256"]
+    assert qr.read_bytes() != png
+    assert qr.read_bytes() == _qr_png(target.read_text())
+    assert checked_reseal["qr_changed"] is True
+    assert resealed["qr_changed"] is True
+    assert qr.stat().st_mode & 0o777 == 0o640
+
+    # state absent removes the code with the manifest.
+    gone = {"htb_manifest": {"path": str(target), "qr_path": str(qr), "state": "absent"}}
+    removed, again = results(play(tmp_path, gone, gone))
+    assert (removed["changed"], removed["qr_changed"]) == (True, True)
+    assert (again["changed"], again["qr_changed"]) == (False, False)
+    assert not qr.exists()
+
+
+def test_qr_code_needs_the_armored_form(tmp_path: Path) -> None:
+    run = play(tmp_path, seal_task(tmp_path / "r.htbm", qr_path=str(tmp_path / "r.png")))
+    (res,) = results(run)
+    assert run.returncode != 0
+    assert "qr_path needs armor: true" in res["msg"]
+    assert not (tmp_path / "r.htbm").exists()
+    assert not (tmp_path / "r.png").exists()
+
+
+def test_activist_manifests_role_draws_the_qr_code_idempotently(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    seal = {
+        "ansible.builtin.include_role": {"name": "activist_manifests", "tasks_from": "seal"},
+        "vars": {
+            "activist_manifests_dir": str(out),
+            "activist_manifests_kdf_opslimit": 1,
+            "activist_manifests_kdf_memlimit_mib": 8,
+            "activist_manifests_grid": {
+                "introducers": manifest_data()["grid"]["introducers"],
+                "servers": {},
+            },
+            "activist": {"name": "alice", "backups": manifest_data()["backups"]},
+        },
+    }
+    first = play(tmp_path, seal, callback="default")
+    assert first.returncode == 0, first.stdout + first.stderr
+    png = (out / "alice.png").read_bytes()
+    assert png == _qr_png((out / "alice.htbm.asc").read_text())
+    assert (out / "alice.png").stat().st_mode & 0o777 == 0o600
+    second = play(tmp_path, seal, callback="default")
+    assert "changed=0" in second.stdout
+    assert (out / "alice.png").read_bytes() == png
+    passphrase = (out / "alice.passphrase").read_text().strip()
+    assert passphrase not in first.stdout + first.stderr
+    # activist_manifests_qr false: no code drawn.
+    (out / "alice.png").unlink()
+    off = seal | {"vars": seal["vars"] | {"activist_manifests_qr": False}}
+    third = play(tmp_path, off, callback="default")
+    assert "changed=0" in third.stdout
+    assert not (out / "alice.png").exists()
