@@ -68,6 +68,7 @@ class GridHarness:
     new_client: Any  # (node_dir: Path) -> Client, configured for grid_manifest, not started
     take_down: Any  # (name: str) -> None
     bring_up: Any  # (name: str) -> None
+    drop_shares: Any  # (name: str) -> None: that server loses every share, stays up
     servers: list[str] = field(default_factory=list)
 
     def manifest(self, aliases: dict[str, str], backups: list[dict[str, Any]]) -> Manifest:
@@ -95,6 +96,7 @@ def _memory_harness() -> GridHarness:
         new_client=lambda _node_dir: MemoryClient(grid),
         take_down=grid.stop_server,
         bring_up=grid.start_server,
+        drop_shares=grid.drop_shares,
         servers=list(grid.server_names),
     )
 
@@ -111,6 +113,7 @@ def _tahoe_harness(base: Path) -> tuple[GridHarness, DevGrid]:
         new_client=lambda node_dir: TahoeClient(node_dir, web_port="tcp:0:interface=127.0.0.1"),
         take_down=grid.stop_node,
         bring_up=grid.start_node,
+        drop_shares=grid.drop_shares,
         servers=grid.storage_names,
     )
     return harness, grid

@@ -28,7 +28,7 @@ import segno
 
 from htb import __version__, backupdb, nodedir, ops
 from htb import passphrase as pw
-from htb.client import Client, Progress, TorSettings
+from htb.client import CheckReport, Client, Progress, Status, TorSettings
 from htb.errors import GridError, HtbError, ManifestInvalidError
 from htb.manifest import (
     DEFAULT_KDF,
@@ -62,7 +62,12 @@ exit codes:
   6    grid problems
   7    restore refused
   8    verification failed
+  9    check: some data needs repair (`htb check --repair` rebuilds it)
+  10   check: some data is unrecoverable, or could not be walked
   130  interrupted
+
+With --json (status, snapshots, check) stdout holds one JSON object, also on
+an error: {"error": "<the error line>", "exit": N}; usage errors (2) print none.
 """
 
 
@@ -372,8 +377,31 @@ def cmd_export(args: argparse.Namespace, _: ClientFactory) -> int:
     return 0
 
 
+def _print_json(data: object) -> None:
+    print(json.dumps(data, ensure_ascii=False))
+
+
+def _status_json(status: Status) -> dict[str, object]:
+    return {
+        "running": status.running,
+        "connected": status.connected,
+        "needed": status.needed,
+        "happy": status.happy,
+        "can_backup": status.can_upload,
+        "can_restore": status.can_download,
+        "servers": [{"nickname": s.nickname, "connected": s.connected} for s in status.servers],
+    }
+
+
+def _status_code(status: Status) -> int:
+    return 0 if status.can_upload else 6 if status.running else 1
+
+
 def cmd_status(args: argparse.Namespace, make_client: ClientFactory) -> int:
     status = make_client(args).status()
+    if args.json:
+        _print_json(_status_json(status))
+        return _status_code(status)
     if not status.running:
         print("node: stopped")
         return 1
@@ -401,12 +429,95 @@ def cmd_backup(args: argparse.Namespace, make_client: ClientFactory) -> int:
     return 0
 
 
+_SNAPSHOT_NAME = re.compile(r"(\d{4}-\d\d-\d\d)_(\d\d:\d\d:\d\d)Z")
+
+
+def snapshot_time(name: str) -> str | None:
+    """ISO 8601 (UTC) of a `tahoe backup` snapshot name (``2026-01-02_03:04:05Z``), else None."""
+    match = _SNAPSHOT_NAME.match(name)
+    return f"{match[1]}T{match[2]}Z" if match else None
+
+
 def cmd_snapshots(args: argparse.Namespace, make_client: ClientFactory) -> int:
     client = make_client(args)
+    backups = []
     for entry in ops.select(_open_full(args), args.entries):
-        for name in client.snapshots(entry):
-            print(f"{entry.alias}:{entry.path}\t{name}")
+        names = client.snapshots(entry)
+        if not args.json:
+            for name in names:
+                print(f"{entry.alias}:{entry.path}\t{name}")
+            continue
+        snaps = [{"name": n, "time": snapshot_time(n)} for n in names]
+        backups.append(
+            {
+                "alias": entry.alias,
+                "path": entry.path,
+                "local": entry.local,
+                "snapshots": snaps,
+                "last_backup": snaps[-1]["time"] if snaps else None,
+            }
+        )
+    if args.json:
+        _print_json({"backups": backups})
     return 0
+
+
+CHECK_CODES = {"healthy": 0, "needs-repair": 9, "unrecoverable": 10}
+
+
+def _check_json(report: CheckReport) -> dict[str, object]:
+    return {
+        "result": report.verdict,
+        "files": report.files,
+        "directories": report.directories,
+        "healthy": report.healthy,
+        "needs_repair": report.needs_repair,
+        "unrecoverable": report.unrecoverable,
+        "repaired": report.repaired,
+        "complete": report.complete,
+    }
+
+
+def _check_line(name: str, report: CheckReport, repair: bool) -> str:
+    line = (
+        f"{name}: {report.files} files, {report.directories} directories: "
+        f"{report.healthy} healthy, {report.needs_repair} need repair, "
+        f"{report.unrecoverable} unrecoverable"
+    )
+    if repair:
+        line += f"; {report.repaired} repaired"
+    if not report.complete:
+        line += "; the walk stopped at a directory it could not read"
+    return line
+
+
+_CHECK_VERDICTS = {
+    "healthy": "all healthy",
+    "needs-repair": "some data needs repair: run `htb check --repair` (with every server up)",
+    "unrecoverable": "some data cannot be rebuilt now (are enough servers up? see `htb status`)",
+}
+
+
+def cmd_check(args: argparse.Namespace, make_client: ClientFactory) -> int:
+    entries = ops.select(_open_full(args), args.aliases)
+    aliases = list(dict.fromkeys(e.alias for e in entries))
+    reports = ops.check(make_client(args), aliases, repair=args.repair, say=_say, wait=args.timeout)
+    total = sum(reports.values(), CheckReport())
+    if args.json:
+        _print_json(
+            {
+                "repair": args.repair,
+                **_check_json(total),
+                "aliases": [{"alias": a, **_check_json(r)} for a, r in reports.items()],
+            }
+        )
+    else:
+        for alias, report in reports.items():
+            print(_check_line(f"alias {alias}", report, args.repair))
+        if len(reports) > 1:
+            print(_check_line("total", total, args.repair))
+        print(f"result: {_CHECK_VERDICTS[total.verdict]}")
+    return CHECK_CODES[total.verdict]
 
 
 def cmd_restore(args: argparse.Namespace, make_client: ClientFactory) -> int:
@@ -710,7 +821,11 @@ def _parser() -> _Parser:
         help=f"seal the copy under a new passphrase (--new-passphrase-file, ${pw.NEW_ENV_VAR}, "
         "or asked twice)",
     )
-    verb("status", cmd_status, "connected storage servers against shares.happy", node)
+    as_json = _Parser(allow_abbrev=False, add_help=False)
+    as_json.add_argument(
+        "--json", action="store_true", help="one JSON object on standard output (see README)"
+    )
+    verb("status", cmd_status, "connected storage servers against shares.happy", node, as_json)
     verb(
         "backup",
         cmd_backup,
@@ -719,7 +834,35 @@ def _parser() -> _Parser:
         node,
         entries,
     )
-    verb("snapshots", cmd_snapshots, "list the snapshots of each entry", manifest, node, entries)
+    verb(
+        "snapshots",
+        cmd_snapshots,
+        "list the snapshots of each entry",
+        manifest,
+        node,
+        entries,
+        as_json,
+    )
+    sp = verb(
+        "check",
+        cmd_check,
+        "deep-check your backups on the grid, renewing their leases: how many files and "
+        "directories are healthy, need repair, or are unrecoverable (exit 0, 9 or 10)",
+        manifest,
+        node,
+        as_json,
+    )
+    sp.add_argument(
+        "aliases",
+        nargs="*",
+        metavar="ALIAS",
+        help="an alias of your backups, or an entry's path (default: every alias)",
+    )
+    sp.add_argument(
+        "--repair",
+        action="store_true",
+        help="also repair what is recoverable (needs shares.happy servers)",
+    )
     sp = verb(
         "restore",
         cmd_restore,
@@ -763,6 +906,15 @@ def _error(message: str) -> None:
     _say(f"error: {message}")
 
 
+def _failed(args: argparse.Namespace, message: str, code: int) -> int:
+    """Report a failure: one line on stderr; with --json, also its object on stdout."""
+    _error(message)
+    if getattr(args, "json", False):
+        with contextlib.suppress(OSError):
+            _print_json({"error": one_line(message), "exit": code})
+    return code
+
+
 def main(argv: Sequence[str] | None = None, client_factory: ClientFactory = default_client) -> int:
     # First: every file htb or a tahoe it starts writes is the user's alone.
     os.umask(0o077)
@@ -775,10 +927,11 @@ def main(argv: Sequence[str] | None = None, client_factory: ClientFactory = defa
     try:
         code: int = args.func(args, client_factory)
     except HtbError as exc:
-        _error(str(exc))
-        return exc.exit_code
+        return _failed(args, str(exc), exc.exit_code)
     except KeyboardInterrupt:
         _say("interrupted")
+        if getattr(args, "json", False):
+            _print_json({"error": "interrupted", "exit": 130})
         return 130
     except BrokenPipeError:
         _stdout_gone()
@@ -786,16 +939,12 @@ def main(argv: Sequence[str] | None = None, client_factory: ClientFactory = defa
         return 1
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        _error(f"{exc.filename}: {reason}" if exc.filename else reason)
-        return 1
+        return _failed(args, f"{exc.filename}: {reason}" if exc.filename else reason, 1)
     except MemoryError:
-        _error("not enough free memory")
-        return 1
+        return _failed(args, "not enough free memory", 1)
     except RecursionError:
-        _error("ran out of stack space (is the input nested too deeply?)")
-        return 1
+        return _failed(args, "ran out of stack space (is the input nested too deeply?)", 1)
     except Exception as exc:
         # Last resort: a bug, reported without its message (it could quote a value).
-        _error(f"internal error ({type(exc).__name__}); please report it")
-        return 1
+        return _failed(args, f"internal error ({type(exc).__name__}); please report it", 1)
     return code

@@ -42,6 +42,43 @@ class Node:
 
 
 @dataclass(frozen=True)
+class CheckReport:
+    """What a deep-check found under a directory: distinct files and directories, by health.
+
+    Tahoe's meanings: healthy = all N shares found; needs repair = fewer, but at
+    least k (recoverable); unrecoverable = fewer than k. With repair, the three
+    counts are as found before repairing, and ``repaired`` is how many are healthy now.
+    """
+
+    files: int = 0
+    directories: int = 0
+    healthy: int = 0
+    needs_repair: int = 0
+    unrecoverable: int = 0
+    repaired: int = 0
+    # False: the walk stopped at a directory it could not read (what is below went unchecked).
+    complete: bool = True
+
+    def __add__(self, other: CheckReport) -> CheckReport:
+        return CheckReport(
+            self.files + other.files,
+            self.directories + other.directories,
+            self.healthy + other.healthy,
+            self.needs_repair + other.needs_repair,
+            self.unrecoverable + other.unrecoverable,
+            self.repaired + other.repaired,
+            self.complete and other.complete,
+        )
+
+    @property
+    def verdict(self) -> str:
+        """``healthy`` (or all repaired), ``needs-repair``, or ``unrecoverable`` (or unchecked)."""
+        if self.unrecoverable or not self.complete:
+            return "unrecoverable"
+        return "needs-repair" if self.needs_repair > self.repaired else "healthy"
+
+
+@dataclass(frozen=True)
 class ServerInfo:
     nickname: str
     connected: bool
@@ -102,6 +139,18 @@ class Client(Protocol):
 
     def listing(self, entry: BackupEntry, snapshot: str | None) -> dict[str, Node]:
         """Relative path -> :class:`Node` of every entry of a snapshot (``None``: Latest)."""
+
+    def snapshot_mode(self, entry: BackupEntry, snapshot: str | None) -> int | None:
+        """The permission bits ``entry.local`` itself had when the snapshot was made.
+
+        ``None``: not recorded (a snapshot made by plain ``tahoe backup``).
+        """
+
+    def check(self, alias: str, repair: bool = False) -> CheckReport:
+        """Deep-check everything under ``alias``'s directory, adding a lease to each object.
+
+        With ``repair``, also repair what is not healthy and can be rebuilt.
+        """
 
     def fetch(
         self,

@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-from htb.client import Client, Node, Progress, Status, TorSettings, no_progress
+from htb.client import CheckReport, Client, Node, Progress, Status, TorSettings, no_progress
 from htb.errors import (
     GridError,
     NodeNotRunningError,
@@ -220,10 +220,12 @@ def restore(
         try:
             # The listing (what verify checks against) is read while the copy
             # runs: both are mostly waiting on the grid.
-            with ThreadPoolExecutor(max_workers=1) as pool:
+            with ThreadPoolExecutor(max_workers=2) as pool:
                 listing = pool.submit(client.listing, entry, snapshot)
+                top = pool.submit(client.snapshot_mode, entry, snapshot)
                 client.fetch(entry, snapshot, staging, progress)
                 expected = listing.result()
+                top_mode = top.result()
             verify(expected, staging)
             apply_modes(expected, staging)
         except BaseException:
@@ -243,9 +245,36 @@ def restore(
                 target.rename(aside)
                 say(f"      previous content kept in {aside}")
         staging.rename(target)
+        if top_mode is not None:
+            # Last: a read-only top directory must not stop its own restore.
+            target.chmod(top_mode)
         say(f"      verified {sum(1 for v in expected.values() if v.size >= 0)} files")
         done.append(target)
     return done
+
+
+def check(
+    client: Client,
+    aliases: Sequence[str],
+    *,
+    repair: bool = False,
+    say: Say = no_progress,
+    wait: float = 120.0,
+) -> dict[str, CheckReport]:
+    """Deep-check (and with ``repair``, repair) each alias's directory, adding leases.
+
+    A check needs k servers to read; a repair needs shares.happy to place shares.
+    """
+    status = client.status()
+    minimum = status.happy if repair else status.needed
+    wait_for_servers(client, minimum, wait)
+    reports = {}
+    for i, alias in enumerate(aliases, 1):
+        say(f"[{i}/{len(aliases)}] {'checking and repairing' if repair else 'checking'} {alias}")
+        reports[alias] = retry_transient(
+            partial(client.check, alias, repair), client, minimum, wait, say=say
+        )
+    return reports
 
 
 def new_manifest(client: Client, template: Manifest, say: Say = no_progress) -> Manifest:

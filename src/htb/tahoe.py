@@ -30,7 +30,15 @@ from pathlib import Path
 from typing import Any
 
 from htb import nodedir
-from htb.client import Node, Progress, ServerInfo, Status, TorSettings, no_progress
+from htb.client import (
+    CheckReport,
+    Node,
+    Progress,
+    ServerInfo,
+    Status,
+    TorSettings,
+    no_progress,
+)
 from htb.errors import (
     GridError,
     MissingAliasError,
@@ -40,6 +48,7 @@ from htb.errors import (
     UnrecoverableError,
 )
 from htb.manifest import BackupEntry, Manifest
+from htb.nodeconfig import Sections, tor_client_config
 
 TAHOE_ENV = "HTB_TAHOE"
 # Directories fetched at once while listing a snapshot.
@@ -111,11 +120,38 @@ def _error_for(output: str) -> GridError:
     return GridError(f"tahoe: {last}")
 
 
-def _urlopen(url: str, timeout: float) -> Any:
-    """Open a URL of the node's own web API, which Tahoe binds to loopback."""
+def _urlopen(url: str, timeout: float, data: bytes | None = None) -> Any:
+    """Open a URL of the node's own web API, which Tahoe binds to loopback (POST if ``data``)."""
     if not url.startswith(("http://127.0.0.1:", "http://localhost:", "http://[::1]:")):
         raise GridError(f"refusing a node web API that is not on loopback: {url}")
-    return urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 - scheme checked above
+    request = urllib.request.Request(url, data=data)  # noqa: S310 - scheme checked above
+    return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - scheme checked above
+
+
+# Seconds to wait for the next line of a deep-check: each object is a round trip over Tor.
+_CHECK_LINE_TIMEOUT = 600.0
+
+
+def _checked(line: dict[str, Any], repair: bool) -> CheckReport:
+    """One object of a ``t=stream-deep-check`` stream (a LIT object has no shares: healthy)."""
+    if repair:
+        both = line.get("check-and-repair-results", {})
+        before = both.get("pre-repair-results", {}).get("results", {"healthy": True})
+        after = both.get("post-repair-results", {}).get("results", {})
+        repaired = bool(both.get("repair-successful")) and bool(after.get("healthy"))
+    else:
+        before = line.get("check-results", {}).get("results", {})
+        repaired = False
+    healthy = bool(before.get("healthy"))
+    recoverable = healthy or bool(before.get("recoverable"))
+    return CheckReport(
+        files=int(line.get("type") == "file"),
+        directories=int(line.get("type") == "directory"),
+        healthy=int(healthy),
+        needs_repair=int(recoverable and not healthy),
+        unrecoverable=int(not recoverable),
+        repaired=int(repaired and not healthy),
+    )
 
 
 def _alive(pid: int) -> bool:
@@ -230,28 +266,31 @@ class TahoeClient:
         cfg_path = self.node_dir / "tahoe.cfg"
         cfg = configparser.ConfigParser(interpolation=None)
         cfg.read(cfg_path, encoding="utf-8")
-        needed, happy, total = manifest.shares
-        for section in ("node", "client", "connections", "tor"):
+        if tor is None:
+            # Tests only: plain TCP on 127.0.0.1.
+            needed, happy, total = manifest.shares
+            sections: Sections = {
+                "node": {
+                    "reveal-IP-address": "true",
+                    "tub.port": "disabled",
+                    "tub.location": "disabled",
+                },
+                "connections": {"tcp": "tcp"},
+                "client": {
+                    "shares.needed": str(needed),
+                    "shares.happy": str(happy),
+                    "shares.total": str(total),
+                },
+            }
+        else:
+            # The same settings as the grid_client role's (htb.nodeconfig).
+            sections = tor_client_config(tor.socks_port, tor.control_port, manifest.shares)
+        # [tor] is replaced whole (or dropped): nothing create-client wrote there survives.
+        cfg.remove_section("tor")
+        for section, options in sections.items():
             if not cfg.has_section(section):
                 cfg.add_section(section)
-        cfg["client"].update(
-            {"shares.needed": str(needed), "shares.happy": str(happy), "shares.total": str(total)}
-        )
-        # A client never listens: nothing to announce, nothing to find.
-        cfg["node"].update({"tub.port": "disabled", "tub.location": "disabled"})
-        if tor is None:
-            cfg["node"]["reveal-IP-address"] = "true"
-            cfg["connections"]["tcp"] = "tcp"
-            cfg.remove_section("tor")
-        else:
-            cfg["node"]["reveal-IP-address"] = "false"
-            cfg["connections"]["tcp"] = "tor"
-            cfg["tor"] = {"enabled": "true", "socks.port": tor.socks_port}
-            if tor.control_port:
-                cfg["tor"]["control.port"] = tor.control_port
-            else:
-                # Without a control port Tahoe 1.20 cannot speak HTTPS storage over Tor.
-                cfg["client"]["force_foolscap"] = "true"
+            cfg[section].update(options)
         text = io.StringIO()
         text.write("# Written by htb from the sealed manifest; `htb stop` deletes it.\n")
         cfg.write(text)
@@ -345,10 +384,14 @@ class TahoeClient:
         except (OSError, urllib.error.URLError):
             return None
 
-    def _get_json(self, path: str) -> Any:
+    def _node_url(self) -> str:
         url = self._web_url()
         if url is None:
             raise NodeNotRunningError("the Tahoe client node is not running: run `htb start`")
+        return url
+
+    def _get_json(self, path: str) -> Any:
+        url = self._node_url()
         try:
             with _urlopen(url + path, timeout=120) as resp:
                 return json.load(resp)
@@ -383,8 +426,42 @@ class TahoeClient:
 
     def backup(self, entry: BackupEntry, progress: Progress = no_progress) -> None:
         self._require_alias(entry)
+        top_mode = os.stat(entry.local).st_mode & 0o7777
         args = ["backup", "-v", *[f"--exclude={pattern}" for pattern in entry.excludes]]
         self._cli(*args, entry.local, entry.target, progress=progress)
+        self._record_top_mode(entry, top_mode)
+
+    def _entry_url(self, entry: BackupEntry, below: str = "") -> str:
+        """The web API path of ``entry.target`` (and ``below`` it), by the alias's cap."""
+        cap = self._require_alias(entry)
+        path = f"{entry.path}/{below}" if below else entry.path
+        return "uri/" + urllib.parse.quote(cap, safe="") + "/" + urllib.parse.quote(path)
+
+    def _record_top_mode(self, entry: BackupEntry, mode: int) -> None:
+        """Put ``st_mode`` on the new snapshot's two links, as on every link below them.
+
+        `tahoe backup` links its top directory without metadata
+        (allmydata/scripts/tahoe_backup.py, put_child), so its mode is added here.
+        """
+        base = self._entry_url(entry)
+        latest = self._get_json(base + "?t=json")[1]["children"]["Latest"][1]["ro_uri"]
+        archives = self._get_json(base + "/Archives?t=json")[1]["children"]
+        newest = max(
+            (n for n, (_, info) in archives.items() if info.get("ro_uri") == latest), default=None
+        )
+        link = ["dirnode", {"ro_uri": latest, "metadata": {"st_mode": mode}}]
+        self._post(base + "?t=set_children", {"Latest": link})
+        if newest is not None:
+            self._post(base + "/Archives?t=set_children", {newest: link})
+
+    def _post(self, path: str, body: Any) -> None:
+        try:
+            with _urlopen(self._node_url() + path, 120, json.dumps(body).encode()):
+                pass
+        except urllib.error.HTTPError as exc:
+            raise _error_for(
+                f"{exc.code} {exc.reason} {exc.read().decode(errors='replace')}"
+            ) from None
 
     def _require_alias(self, entry: BackupEntry) -> str:
         cap = self._read_aliases().get(entry.alias)
@@ -436,6 +513,40 @@ class TahoeClient:
                         else:
                             out[child] = Node(int(info.get("size", 0)), mode)
         return out
+
+    def snapshot_mode(self, entry: BackupEntry, snapshot: str | None) -> int | None:
+        parent = self._entry_url(entry, "" if snapshot is None else "Archives")
+        children = self._get_json(parent + "?t=json")[1].get("children", {})
+        link = children.get("Latest" if snapshot is None else snapshot)
+        if link is None:
+            raise SnapshotNotFoundError("no such snapshot or path on the grid")
+        st_mode = link[1].get("metadata", {}).get("st_mode")
+        return int(st_mode) & 0o7777 if isinstance(st_mode, int) else None
+
+    def check(self, alias: str, repair: bool = False) -> CheckReport:
+        cap = self._read_aliases().get(alias)
+        if cap is None:
+            raise MissingAliasError(f"alias '{alias}' is not known to this node")
+        query = "?t=stream-deep-check&add-lease=true" + ("&repair=true" if repair else "")
+        url = self._node_url() + "uri/" + urllib.parse.quote(cap, safe="") + query
+        report = CheckReport()
+        try:
+            with _urlopen(url, _CHECK_LINE_TIMEOUT, b"") as resp:
+                for raw in resp:
+                    if raw.startswith(b"ERROR:"):
+                        # The walk stopped (a directory it cannot read, a failed repair).
+                        error = _error_for((raw + resp.read()).decode(errors="replace"))
+                        if isinstance(error, NotEnoughServersError):
+                            raise error
+                        return report + CheckReport(complete=False)
+                    line = json.loads(raw)
+                    if line.get("type") != "stats":
+                        report += _checked(line, repair)
+        except urllib.error.HTTPError as exc:
+            raise _error_for(
+                f"{exc.code} {exc.reason} {exc.read().decode(errors='replace')}"
+            ) from None
+        return report
 
     def fetch(
         self,

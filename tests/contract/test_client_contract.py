@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import GridHarness, make_tree, read_tree
 
+from htb import ops
 from htb.errors import (
     GridError,
     MissingAliasError,
@@ -86,12 +87,104 @@ def test_listing_keeps_the_permission_bits(harness: GridHarness, tmp_path: Path)
         (src / "sub" / "b.bin").chmod(0o600)
         (src / "empty").chmod(0o755)
         (src / "sub").chmod(0o700)
+        src.chmod(0o750)
         entry = BackupEntry(alias, "laptop/src", str(src), ())
         client.backup(entry)
         listing = client.listing(entry, None)
         assert listing["sub/b.bin"].mode == 0o600
         assert listing["empty"].mode == 0o755
         assert listing["sub"].mode == 0o700
+        # The top directory's own bits: on Latest and on its snapshot.
+        (first,) = client.snapshots(entry)
+        assert client.snapshot_mode(entry, None) == 0o750
+        assert client.snapshot_mode(entry, first) == 0o750
+        with pytest.raises(SnapshotNotFoundError):
+            client.snapshot_mode(entry, "1999-01-01_00:00:00Z")
+    finally:
+        client.stop()
+
+
+def test_restore_gives_the_top_directory_its_recorded_mode(
+    harness: GridHarness, tmp_path: Path
+) -> None:
+    client = harness.started_client(tmp_path / "node")
+    src = tmp_path / "src"
+    files = make_tree(src)
+    entry = BackupEntry(_alias(), "top-mode", str(src), ())
+    root = tmp_path / "restored"
+    target = ops.restore_target(entry, root)
+    try:
+        client.create_alias(entry.alias)
+        src.chmod(0o500)  # read-only: the restore must still write into it
+        client.backup(entry)
+        assert ops.restore(client, [entry], root=root) == [target]
+        assert target.stat().st_mode & 0o7777 == 0o500
+        assert read_tree(target) == files
+    finally:
+        client.stop()
+        for directory in (src, target):
+            if directory.exists():
+                directory.chmod(0o700)
+
+
+def test_check_of_healthy_backups_counts_every_object(harness: GridHarness, tmp_path: Path) -> None:
+    client = harness.started_client(tmp_path / "node")
+    try:
+        alias = _alias()
+        client.create_alias(alias)
+        src = tmp_path / "src"
+        make_tree(src)
+        client.backup(BackupEntry(alias, "laptop/src", str(src), ()))
+        report = client.check(alias)
+        assert report.verdict == "healthy"
+        assert report.complete
+        assert report.files >= 5 and report.directories >= 4  # the tree, and its alias dir
+        assert report.healthy == report.files + report.directories
+        assert (report.needs_repair, report.unrecoverable, report.repaired) == (0, 0, 0)
+        assert client.check(alias, repair=True) == report
+        with pytest.raises(MissingAliasError):
+            client.check("nosuchalias")
+    finally:
+        client.stop()
+
+
+def test_check_finds_lost_shares_and_repair_rebuilds_them(
+    private_harness: GridHarness, tmp_path: Path
+) -> None:
+    h = private_harness
+    client = h.started_client(tmp_path / "node")
+    try:
+        alias = _alias()
+        client.create_alias(alias)
+        src = tmp_path / "src"
+        make_tree(src)
+        entry = BackupEntry(alias, "repair", str(src), ())
+        client.backup(entry)
+        objects = client.check(alias).healthy
+
+        h.drop_shares(h.servers[0])  # N - 1 shares left: recoverable, not healthy
+        found = client.check(alias)
+        assert found.verdict == "needs-repair"
+        assert found.needs_repair > 0
+        assert found.unrecoverable == 0 and found.complete
+        assert found.healthy + found.needs_repair == objects
+
+        repaired = client.check(alias, repair=True)
+        assert repaired.verdict == "healthy"
+        assert repaired.needs_repair == repaired.repaired == found.needs_repair
+        after = client.check(alias)
+        assert (after.verdict, after.healthy) == ("healthy", objects)
+
+        h.drop_shares(h.servers[0])
+        h.drop_shares(h.servers[1])  # fewer than K = 2 shares left
+        lost = client.check(alias)
+        assert lost.verdict == "unrecoverable"
+        assert lost.unrecoverable > 0 or not lost.complete
+        assert client.check(alias, repair=True).verdict == "unrecoverable"
+        restored = tmp_path / "restored"
+        restored.mkdir()
+        with pytest.raises(UnrecoverableError):
+            client.fetch(entry, None, restored)
     finally:
         client.stop()
 

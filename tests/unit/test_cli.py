@@ -145,6 +145,7 @@ def test_lose_the_laptop_and_restore_everything(env, capsys) -> None:
     files = make_tree(home / "docs")
     (home / "docs" / "sub").chmod(0o700)
     (home / "docs" / "a.txt").chmod(0o600)
+    (home / "docs").chmod(0o750)
     template = _loopback(manifest_data(aliases={}))
     template["backups"] = [{"alias": "docs", "path": "laptop/docs", "local": str(home / "docs")}]
     plain = env["tmp"] / "template.json"
@@ -170,6 +171,7 @@ def test_lose_the_laptop_and_restore_everything(env, capsys) -> None:
     assert read_tree(home / "docs") == files
     assert (home / "docs" / "sub").stat().st_mode & 0o7777 == 0o700
     assert (home / "docs" / "a.txt").stat().st_mode & 0o7777 == 0o600
+    assert (home / "docs").stat().st_mode & 0o7777 == 0o750
     assert "verified" in capsys.readouterr().err
 
 
@@ -233,6 +235,100 @@ def test_too_few_servers_fails_clearly_and_touches_nothing(env, capsys) -> None:
     assert cli.main(["restore", *m, "--to", str(target)], laptop) == 6
     assert "too few storage servers hold shares" in capsys.readouterr().err
     assert not target.exists()
+
+
+def _backed_up(env: dict[str, Path]) -> tuple[Laptop, list[str], dict]:
+    """A laptop on a fresh memory grid, one entry backed up; the manifest options."""
+    laptop = Laptop(MemoryGrid())
+    local = env["tmp"] / "data"
+    make_tree(local)
+    data = _loopback(manifest_data())
+    data["backups"][0]["local"] = str(local)
+    sealed = _sealed_manifest(env["tmp"], data)
+    laptop.client.configure(validate(data), None)
+    laptop.client.start()
+    laptop.client.grid.dirs[data["aliases"]["docs"]] = {}
+    m = ["-m", str(sealed), "-d", str(env["node"]), "--timeout", "0"]
+    assert cli.main(["backup", *m], laptop) == 0
+    return laptop, m, data
+
+
+def _json_out(capsys: pytest.CaptureFixture[str]) -> dict:
+    out = capsys.readouterr().out
+    assert "URI:" not in out and "pb://" not in out
+    (line,) = out.splitlines()
+    result: dict = json.loads(line)
+    return result
+
+
+def test_check_reports_repairs_and_exits_by_what_it_found(env, capsys) -> None:
+    laptop, m, _ = _backed_up(env)
+    capsys.readouterr()
+    assert cli.main(["check", *m, "--json"], laptop) == 0
+    found = _json_out(capsys)
+    assert found["result"] == "healthy" and found["repair"] is False
+    assert found["healthy"] == found["files"] + found["directories"] > 0
+    assert [a["alias"] for a in found["aliases"]] == ["docs"]
+
+    laptop.grid.drop_shares("storage1")
+    assert cli.main(["check", *m], laptop) == 9
+    out = capsys.readouterr().out
+    assert "alias docs:" in out and "need repair" in out
+    assert "run `htb check --repair`" in out
+    assert cli.main(["check", *m, "docs", "--repair", "--json"], laptop) == 0
+    repaired = _json_out(capsys)
+    assert repaired["repaired"] == repaired["needs_repair"] > 0
+    assert repaired["result"] == "healthy"
+    assert cli.main(["check", *m, "--json"], laptop) == 0
+    assert _json_out(capsys)["needs_repair"] == 0
+
+    laptop.grid.drop_shares("storage1")
+    laptop.grid.drop_shares("storage2")
+    assert cli.main(["check", *m, "--json"], laptop) == 10
+    assert _json_out(capsys)["result"] == "unrecoverable"
+    # Repair needs shares.happy servers connected: too few is a grid problem (6).
+    laptop.grid.stop_server("storage3")
+    assert cli.main(["check", *m, "--repair", "--json"], laptop) == 6
+    captured = capsys.readouterr()
+    error = json.loads(captured.out)
+    assert error["exit"] == 6 and "needed storage servers" in error["error"]
+    assert error["error"] in _one_error_line(captured.err)
+
+
+def test_check_of_an_unknown_alias_is_refused(env, capsys) -> None:
+    laptop, m, _ = _backed_up(env)
+    capsys.readouterr()
+    assert cli.main(["check", *m, "nosuch", "--json"], laptop) == 6
+    assert "no backup entry named nosuch" in _json_out(capsys)["error"]
+
+
+def test_status_and_snapshots_as_json(env, capsys) -> None:
+    laptop, m, data = _backed_up(env)
+    capsys.readouterr()
+    assert cli.main(["status", "-d", str(env["node"]), "--json"], laptop) == 0
+    status = _json_out(capsys)
+    assert status == {
+        "running": True,
+        "connected": 3,
+        "needed": 2,
+        "happy": 3,
+        "can_backup": True,
+        "can_restore": True,
+        "servers": [{"nickname": f"storage{i}", "connected": True} for i in (1, 2, 3)],
+    }
+    assert cli.main(["snapshots", *m, "--json"], laptop) == 0
+    (backup,) = _json_out(capsys)["backups"]
+    (snapshot,) = backup["snapshots"]
+    assert (backup["alias"], backup["path"]) == ("docs", data["backups"][0]["path"])
+    assert backup["local"] == data["backups"][0]["local"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", snapshot["time"])
+    assert backup["last_backup"] == snapshot["time"]
+    laptop.grid.stop_server("storage1")
+    assert cli.main(["status", "-d", str(env["node"]), "--json"], laptop) == 6
+    assert _json_out(capsys)["can_backup"] is False
+    laptop.client.stop()
+    assert cli.main(["status", "-d", str(env["node"]), "--json"], laptop) == 1
+    assert _json_out(capsys)["running"] is False
 
 
 # --- issue 13 ---------------------------------------------------------------------
@@ -404,6 +500,8 @@ def test_help_lists_every_exit_code(capsys) -> None:
         ("6", "grid problems"),
         ("7", "restore refused"),
         ("8", "verification failed"),
+        ("9", "check: some data needs repair"),
+        ("10", "check: some data is unrecoverable"),
         ("130", "interrupted"),
     ]:
         assert re.search(rf"^  {code} +{re.escape(meaning)}", out, re.MULTILINE), code
@@ -498,6 +596,16 @@ def test_every_failure_is_one_line_without_a_secret(env, capsys, exc, code, mess
     assert message in line
     assert SECRET not in err
     assert "\x1b" not in err
+
+
+def test_json_errors_are_one_object_on_stdout(env, capsys) -> None:
+    argv = ["status", "-d", str(env["node"]), "--json"]
+    assert cli.main(argv, _Boom(GridError("no node\nhere"))) == 6
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {"error": "no node here", "exit": 6}
+    _one_error_line(captured.err)
+    assert cli.main(argv, _Boom(KeyboardInterrupt())) == 130
+    assert json.loads(capsys.readouterr().out) == {"error": "interrupted", "exit": 130}
 
 
 def test_interrupt_is_one_line(env, capsys) -> None:

@@ -135,6 +135,16 @@ class DevGrid:
             proc.kill()
             proc.wait()
 
+    def drop_shares(self, name: str) -> None:
+        """Storage node ``name`` loses every share it holds (a disk lost); it keeps running.
+
+        A storage server reads its share directories afresh on every request.
+        """
+        shares = self.base / name / "storage" / "shares"
+        for prefix in shares.iterdir() if shares.is_dir() else ():
+            if prefix.name != "incoming":
+                shutil.rmtree(prefix)
+
     def start_node(self, name: str) -> None:
         if name not in self.procs:
             self._start(name)

@@ -16,7 +16,7 @@ from base64 import b32encode
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from htb.client import Node, Progress, ServerInfo, Status, TorSettings, no_progress
+from htb.client import CheckReport, Node, Progress, ServerInfo, Status, TorSettings, no_progress
 from htb.errors import (
     GridError,
     MissingAliasError,
@@ -37,11 +37,23 @@ def _b32(n: int) -> str:
 
 @dataclass
 class StoredDir:
-    """A directory on the grid and the servers that hold its shares."""
+    """A directory on the grid and the servers that hold its shares.
+
+    One share on each server it was placed on: its N is how many that was (``total``).
+    Healthy: all N on servers that are up; recoverable: at least k of them.
+    """
 
     tree: Tree
     servers: frozenset[str]
     modes: dict[str, int] = field(default_factory=dict)  # path -> permission bits
+    top_mode: int | None = None  # the backed-up directory's own bits
+    total: int = 0  # N; 0: as many as ``servers``
+
+    def __post_init__(self) -> None:
+        self.total = self.total or len(self.servers)
+
+    def shares_up(self, up: set[str]) -> int:
+        return len(self.servers & up)
 
 
 @dataclass
@@ -51,9 +63,20 @@ class MemoryGrid:
     server_names: tuple[str, ...] = ("storage1", "storage2", "storage3")
     down: set[str] = field(default_factory=set)
     dirs: dict[str, dict[str, StoredDir]] = field(default_factory=dict)  # cap -> path -> snapshot
+    # cap -> the alias's directory itself (its shares; its tree stays empty).
+    roots: dict[str, StoredDir] = field(default_factory=dict)
 
     def up(self) -> list[str]:
         return [s for s in self.server_names if s not in self.down]
+
+    def root(self, cap: str) -> StoredDir:
+        """The alias directory's shares: on every server if the test made ``dirs`` directly."""
+        return self.roots.setdefault(cap, StoredDir({}, frozenset(self.server_names)))
+
+    def drop_shares(self, name: str) -> None:
+        """Server ``name`` loses every share it holds (a disk lost), and stays up."""
+        for stored in [*self.roots.values(), *(s for d in self.dirs.values() for s in d.values())]:
+            stored.servers = stored.servers - {name}
 
     def stop_server(self, name: str) -> None:
         self.down.add(name)
@@ -169,9 +192,10 @@ class MemoryClient:
         self._require_running()
         if alias in self.aliases:
             raise GridError(f"alias '{alias}' already exists on this node")
-        self._place()
+        servers = self._place()
         cap = f"URI:DIR2:{_b32(16)}:{_b32(32)}"
         self.grid.dirs[cap] = {}
+        self.grid.roots[cap] = StoredDir({}, servers)
         self.aliases[alias] = cap
         return cap
 
@@ -187,7 +211,7 @@ class MemoryClient:
         self._require_running()
         cap = self._cap(entry)
         dirs = self.grid.dirs.get(cap)
-        if dirs is None:
+        if dirs is None or self.grid.root(cap).shares_up(set(self.grid.up())) < self.needed:
             raise UnrecoverableError("too few storage servers hold shares of this data")
         return dirs
 
@@ -197,13 +221,14 @@ class MemoryClient:
         if not local.is_dir():
             raise GridError(f"tahoe: cannot back up {local}: not a directory")
         servers = self._place()
+        top_mode = local.stat().st_mode & 0o7777
         tree = _read_tree(local, entry.excludes)
         for path in _list_tree(tree):
             progress(f"uploading {path}")
         name = time.strftime("%Y-%m-%d_%H:%M:%SZ", time.gmtime())
         while f"{entry.path}/Archives/{name}" in dirs:  # two backups within a second
             name += "+"
-        stored = StoredDir(tree, servers, _read_modes(local, tree))
+        stored = StoredDir(tree, servers, _read_modes(local, tree), top_mode)
         dirs[f"{entry.path}/Archives/{name}"] = stored
         dirs[f"{entry.path}/Latest"] = stored
         self.backupdb = (self.backupdb or b"") + f"{entry.target}/Archives/{name}\n".encode()
@@ -230,6 +255,45 @@ class MemoryClient:
             path: Node(size, stored.modes.get(path))
             for path, size in _list_tree(stored.tree).items()
         }
+
+    def snapshot_mode(self, entry: BackupEntry, snapshot: str | None) -> int | None:
+        return self._snapshot(entry, snapshot).top_mode
+
+    def check(self, alias: str, repair: bool = False) -> CheckReport:
+        """Each alias directory, then each distinct snapshot; a snapshot's files share its shares.
+
+        Like Tahoe's walk, it stops at the first directory it cannot read. Leases
+        are not modelled.
+        """
+        self._require_running()
+        cap = self.aliases.get(alias)
+        if cap is None:
+            raise MissingAliasError(f"alias '{alias}' is not known to this node")
+        report = self._check_one(self.grid.root(cap), 1, 0, repair)
+        snapshots = {id(s): s for s in self.grid.dirs.get(cap, {}).values()}
+        for stored in snapshots.values():
+            if not report.complete:
+                break
+            sizes = _list_tree(stored.tree).values()
+            dirs = 1 + sum(1 for size in sizes if size < 0)
+            report += self._check_one(stored, dirs, len(sizes) + 1 - dirs, repair)
+        return report
+
+    def _check_one(self, stored: StoredDir, dirs: int, files: int, repair: bool) -> CheckReport:
+        """The health of one stored object, counted ``dirs + files`` times; repaired if asked."""
+        up = set(self.grid.up())
+        found = stored.shares_up(up)
+        objects = dirs + files
+        if found >= stored.total:
+            return CheckReport(files, dirs, healthy=objects)
+        if found < self.needed:
+            return CheckReport(files, dirs, unrecoverable=objects, complete=False)
+        repaired = 0
+        spare = sorted(up - stored.servers)
+        if repair and found + len(spare) >= stored.total:
+            stored.servers = (stored.servers & up) | set(spare[: stored.total - found])
+            repaired = objects
+        return CheckReport(files, dirs, needs_repair=objects, repaired=repaired)
 
     def fetch(
         self,

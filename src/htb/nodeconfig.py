@@ -1,0 +1,52 @@
+"""The one definition of a hide-IP Tahoe client's settings.
+
+A client that reaches the grid only through Tor and listens nowhere: no IP address
+revealed, no Tub listener, no location to announce, every TCP connection through
+Tor's SOCKS port. Written into tahoe.cfg by htb (:meth:`htb.tahoe.TahoeClient.configure`)
+and by the Ansible role grid_client (through the module htb_client_config, which
+calls :func:`tor_client_config` on the controller), so both nodes are configured
+by the same code.
+"""
+
+from __future__ import annotations
+
+Sections = dict[str, dict[str, str]]
+
+
+def tor_client_config(
+    socks_port: str,
+    control_port: str | None,
+    shares: tuple[int, int, int],
+    force_foolscap: bool = False,
+) -> Sections:
+    """tahoe.cfg sections, as ``{section: {option: value}}``, of a Tor-only client.
+
+    ``socks_port`` and ``control_port`` are Tahoe endpoints (``tcp:127.0.0.1:9050``);
+    ``shares`` is (needed, happy, total). Without a control port the node speaks
+    Foolscap only (``force_foolscap``), whatever ``force_foolscap`` says.
+    """
+    needed, happy, total = shares
+    # Tahoe 1.20 speaks its HTTPS storage protocol over Tor only through a control
+    # port; without one the client must speak Foolscap only.
+    if not 1 <= needed <= happy <= total:
+        raise ValueError(f"shares must satisfy 1 <= needed <= happy <= total, not {shares}")
+    tor = {"enabled": "true", "socks.port": socks_port}
+    foolscap = force_foolscap or not control_port
+    if control_port and not force_foolscap:
+        tor["control.port"] = control_port
+    return {
+        "node": {
+            "reveal-IP-address": "false",
+            # A client never listens: nothing to announce, nothing to find.
+            "tub.port": "disabled",
+            "tub.location": "disabled",
+        },
+        "connections": {"tcp": "tor"},
+        "tor": tor,
+        "client": {
+            "shares.needed": str(needed),
+            "shares.happy": str(happy),
+            "shares.total": str(total),
+            "force_foolscap": "true" if foolscap else "false",
+        },
+    }
