@@ -1,10 +1,10 @@
 """Figures of the local onion grid (inventories/local, after `scripts/demo`).
 
 Prints: time from the private Tor network's start to a usable network, time
-until a new onion service is reachable, RSS of every tor and tahoe process, the
-idempotent re-run of site.yml, and 20 MiB upload/download over the onion grid
-beside a plain-TCP tahoe grid of the same shape (1 introducer, 4 storage nodes,
-2-of-4) on 127.0.0.1. Never asserts on time.
+until a new onion service is reachable, RSS of every tor and tahoe process, and
+20 MiB upload/download over the onion grid beside a plain-TCP tahoe grid of the
+same shape (1 introducer, 4 storage nodes, 2-of-4) on 127.0.0.1. Provisioning
+times: bench/provision.py. Never asserts on time.
 
 Usage: .venv/bin/python bench/grid.py   (the local grid must be up)
 """
@@ -108,13 +108,6 @@ def rss() -> None:
         print(f"  {name:15} {', '.join(figures)}  (total {total:.0f})")
 
 
-def rerun_site() -> None:
-    t0 = time.monotonic()
-    r = sh(str(REPO / ".venv/bin/ansible-playbook"), str(REPO / "site.yml"))
-    changed = sum(int(m) for m in re.findall(r"changed=(\d+)", r.stdout))
-    print(f"site.yml re-run: {time.monotonic() - t0:.0f} s, changed={changed}")
-
-
 def onion_throughput() -> tuple[float, float]:
     tahoe = f"runuser -u tahoe-client -- {TAHOE_IN} -d /var/lib/tahoe/client"
     in_container(CLIENT, f"head -c {MIB}M /dev/urandom > /tmp/bench && chmod 644 /tmp/bench")
@@ -188,7 +181,7 @@ def main() -> None:
     print(f"  onion grid: put {onion_put:.1f} s, get {onion_get:.1f} s")
     print(f"  plain TCP : put {tcp_put:.1f} s, get {tcp_get:.1f} s")
     print(f"  ratio onion/TCP: put {onion_put / tcp_put:.1f}x, get {onion_get / tcp_get:.1f}x")
-    rerun_site()
+    print("provisioning times: bench/provision.py")
 
 
 if __name__ == "__main__":

@@ -299,8 +299,8 @@ def test_ansible_output_at_vvv_shows_no_swissnum_or_key() -> None:
     log_path = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ansible-vvv.log")
     with open(log_path, encoding="utf-8", errors="replace") as log_file:
         log = log_file.read()
-    # -vvv: the podman connection logs every command it runs in a container.
-    assert f"<{CLIENT.backend.hostname}> RUN " in log, "the log is not at -vvv"
+    # -vvv: the connection (nsenter) logs every command it runs in a container.
+    assert f"<{CLIENT.backend.hostname}> EXEC " in log, "the log is not at -vvv"
     assert "TASK [tahoe_node : Write the node's private files]" in log, "site.yml is not in it"
     secrets = {}
     for host, node in GRID_NODES:
