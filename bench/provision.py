@@ -48,7 +48,7 @@ def play(name: str, *args: str) -> tuple[float, int, list[str]]:
         raise SystemExit(f"{name} failed (exit {r.returncode}):\n{r.stdout[-3000:]}")
     recap = r.stdout.split("PLAY RECAP", 1)[-1]
     changed = sum(int(m) for m in re.findall(r"changed=(\d+)", recap))
-    slow = [f"{m[1]:>7}s  {m[0]}" for m in map(SLOW_TASK.match, r.stdout.splitlines()) if m]
+    slow = [f"{m[2]:>7}s  {m[1]}" for m in map(SLOW_TASK.match, r.stdout.splitlines()) if m]
     return elapsed, changed, slow
 
 
