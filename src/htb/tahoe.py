@@ -13,6 +13,7 @@ process gets umask 077 and an environment without the passphrases.
 from __future__ import annotations
 
 import configparser
+import contextlib
 import io
 import json
 import os
@@ -24,6 +25,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +128,18 @@ def _urlopen(url: str, timeout: float, data: bytes | None = None) -> Any:
         raise GridError(f"refusing a node web API that is not on loopback: {url}")
     request = urllib.request.Request(url, data=data)  # noqa: S310 - scheme checked above
     return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - scheme checked above
+
+
+def _cap_path(cap: str, path: str = "") -> str:
+    """The web API path of ``cap`` (and of ``path`` below it)."""
+    below = "/" + urllib.parse.quote(path) if path else ""
+    return "uri/" + urllib.parse.quote(cap, safe="") + below
+
+
+def _link_mode(info: dict[str, Any]) -> int | None:
+    """The permission bits `tahoe backup` keeps in a link's metadata, if any."""
+    st_mode = info.get("metadata", {}).get("st_mode")
+    return int(st_mode) & 0o7777 if isinstance(st_mode, int) else None
 
 
 # Seconds to wait for the next line of a deep-check: each object is a round trip over Tor.
@@ -390,15 +404,20 @@ class TahoeClient:
             raise NodeNotRunningError("the Tahoe client node is not running: run `htb start`")
         return url
 
-    def _get_json(self, path: str) -> Any:
-        url = self._node_url()
+    @contextlib.contextmanager
+    def _api(self, path: str, timeout: float = 120, data: bytes | None = None) -> Iterator[Any]:
+        """The node's web API at ``path``; its HTTP errors become htb's grid errors."""
         try:
-            with _urlopen(url + path, timeout=120) as resp:
-                return json.load(resp)
+            with _urlopen(self._node_url() + path, timeout, data) as resp:
+                yield resp
         except urllib.error.HTTPError as exc:
             raise _error_for(
                 f"{exc.code} {exc.reason} {exc.read().decode(errors='replace')}"
             ) from None
+
+    def _get_json(self, path: str) -> Any:
+        with self._api(path) as resp:
+            return json.load(resp)
 
     def status(self) -> Status:
         cfg = configparser.ConfigParser(interpolation=None)
@@ -425,7 +444,7 @@ class TahoeClient:
         return self._read_aliases()[alias]
 
     def backup(self, entry: BackupEntry, progress: Progress = no_progress) -> None:
-        self._require_alias(entry)
+        self._require_alias(entry.alias)
         top_mode = os.stat(entry.local).st_mode & 0o7777
         args = ["backup", "-v", *[f"--exclude={pattern}" for pattern in entry.excludes]]
         self._cli(*args, entry.local, entry.target, progress=progress)
@@ -433,9 +452,8 @@ class TahoeClient:
 
     def _entry_url(self, entry: BackupEntry, below: str = "") -> str:
         """The web API path of ``entry.target`` (and ``below`` it), by the alias's cap."""
-        cap = self._require_alias(entry)
         path = f"{entry.path}/{below}" if below else entry.path
-        return "uri/" + urllib.parse.quote(cap, safe="") + "/" + urllib.parse.quote(path)
+        return _cap_path(self._require_alias(entry.alias), path)
 
     def _record_top_mode(self, entry: BackupEntry, mode: int) -> None:
         """Put ``st_mode`` on the new snapshot's two links, as on every link below them.
@@ -455,22 +473,17 @@ class TahoeClient:
             self._post(base + "/Archives?t=set_children", {newest: link})
 
     def _post(self, path: str, body: Any) -> None:
-        try:
-            with _urlopen(self._node_url() + path, 120, json.dumps(body).encode()):
-                pass
-        except urllib.error.HTTPError as exc:
-            raise _error_for(
-                f"{exc.code} {exc.reason} {exc.read().decode(errors='replace')}"
-            ) from None
+        with self._api(path, data=json.dumps(body).encode()):
+            pass
 
-    def _require_alias(self, entry: BackupEntry) -> str:
-        cap = self._read_aliases().get(entry.alias)
+    def _require_alias(self, alias: str) -> str:
+        cap = self._read_aliases().get(alias)
         if cap is None:
-            raise MissingAliasError(f"alias '{entry.alias}' is not known to this node")
+            raise MissingAliasError(f"alias '{alias}' is not known to this node")
         return cap
 
     def snapshots(self, entry: BackupEntry) -> list[str]:
-        self._require_alias(entry)
+        self._require_alias(entry.alias)
         try:
             out = self._cli("ls", f"{entry.target}/Archives")
         except SnapshotNotFoundError:
@@ -481,8 +494,7 @@ class TahoeClient:
         return f"{entry.path}/Latest" if snapshot is None else f"{entry.path}/Archives/{snapshot}"
 
     def listing(self, entry: BackupEntry, snapshot: str | None) -> dict[str, Node]:
-        cap = self._require_alias(entry)
-        top = self._snapshot_path(entry, snapshot)
+        top = self._entry_url(entry, "Latest" if snapshot is None else f"Archives/{snapshot}")
         out: dict[str, Node] = {}
 
         def children(rel: str, url: str) -> list[tuple[str, str, dict[str, Any]]]:
@@ -496,20 +508,16 @@ class TahoeClient:
         # (not by path from the root, which fetches every ancestor again), several
         # at a time.
         with ThreadPoolExecutor(max_workers=_LISTING_WORKERS) as pool:
-            first = "uri/" + urllib.parse.quote(cap, safe="") + "/" + urllib.parse.quote(top)
-            pending = {pool.submit(children, "", first)}
+            pending = {pool.submit(children, "", top)}
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     for child, kind, info in future.result():
-                        # `tahoe backup` keeps each entry's stat fields in its edge metadata.
-                        st_mode = info.get("metadata", {}).get("st_mode")
-                        mode = int(st_mode) & 0o7777 if isinstance(st_mode, int) else None
+                        mode = _link_mode(info)
                         if kind == "dirnode":
                             out[child] = Node(-1, mode)
                             child_cap = info.get("ro_uri") or info["rw_uri"]
-                            url = "uri/" + urllib.parse.quote(child_cap, safe="")
-                            pending.add(pool.submit(children, child, url))
+                            pending.add(pool.submit(children, child, _cap_path(child_cap)))
                         else:
                             out[child] = Node(int(info.get("size", 0)), mode)
         return out
@@ -520,32 +528,24 @@ class TahoeClient:
         link = children.get("Latest" if snapshot is None else snapshot)
         if link is None:
             raise SnapshotNotFoundError("no such snapshot or path on the grid")
-        st_mode = link[1].get("metadata", {}).get("st_mode")
-        return int(st_mode) & 0o7777 if isinstance(st_mode, int) else None
+        return _link_mode(link[1])
 
     def check(self, alias: str, repair: bool = False) -> CheckReport:
-        cap = self._read_aliases().get(alias)
-        if cap is None:
-            raise MissingAliasError(f"alias '{alias}' is not known to this node")
         query = "?t=stream-deep-check&add-lease=true" + ("&repair=true" if repair else "")
-        url = self._node_url() + "uri/" + urllib.parse.quote(cap, safe="") + query
         report = CheckReport()
-        try:
-            with _urlopen(url, _CHECK_LINE_TIMEOUT, b"") as resp:
-                for raw in resp:
-                    if raw.startswith(b"ERROR:"):
-                        # The walk stopped (a directory it cannot read, a failed repair).
-                        error = _error_for((raw + resp.read()).decode(errors="replace"))
-                        if isinstance(error, NotEnoughServersError):
-                            raise error
-                        return report + CheckReport(complete=False)
-                    line = json.loads(raw)
-                    if line.get("type") != "stats":
-                        report += _checked(line, repair)
-        except urllib.error.HTTPError as exc:
-            raise _error_for(
-                f"{exc.code} {exc.reason} {exc.read().decode(errors='replace')}"
-            ) from None
+        with self._api(
+            _cap_path(self._require_alias(alias)) + query, _CHECK_LINE_TIMEOUT, b""
+        ) as resp:
+            for raw in resp:
+                if raw.startswith(b"ERROR:"):
+                    # The walk stopped (a directory it cannot read, a failed repair).
+                    error = _error_for((raw + resp.read()).decode(errors="replace"))
+                    if isinstance(error, NotEnoughServersError):
+                        raise error
+                    return report + CheckReport(complete=False)
+                line = json.loads(raw)
+                if line.get("type") != "stats":
+                    report += _checked(line, repair)
         return report
 
     def fetch(
@@ -555,7 +555,7 @@ class TahoeClient:
         dest: Path,
         progress: Progress = no_progress,
     ) -> None:
-        self._require_alias(entry)
+        self._require_alias(entry.alias)
         source = f"{entry.alias}:{self._snapshot_path(entry, snapshot)}"
         # `tahoe cp -r SRC DEST` always creates DEST/<basename of SRC>: copy, then lift.
         landing = dest / ".htb-landing"
