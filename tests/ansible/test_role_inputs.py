@@ -17,6 +17,14 @@ REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK_BIN = Path(sys.executable).with_name("ansible-playbook")
 
 
+# Lease expiry with a stated renewal, weekly, against Tahoe's default 31-day leases.
+LEASES = {
+    "storage_expire_enabled": True,
+    "storage_lease_renewal": "each activist runs htb check weekly",
+    "storage_lease_renewal_days": 7,
+}
+
+
 def run_role(tmp_path: Path, role: str, variables: dict[str, Any]) -> str:
     book = tmp_path / "play.yml"
     book.write_text(
@@ -72,6 +80,23 @@ def run_role(tmp_path: Path, role: str, variables: dict[str, Any]) -> str:
         ("host_firewall", {"host_firewall_allow_ping": "sometimes"}, "host_firewall_allow_ping"),
         ("client_tails", {}, "client_tails_wheelhouse_archive"),
         ("activist_manifests", {}, "activist_manifests_activists"),
+        # Lease expiry deletes what nobody renewed: refused until renewal is stated.
+        ("storage", {"storage_expire_enabled": True}, "storage_lease_renewal"),
+        ("storage", {**LEASES, "storage_lease_renewal_days": 20}, "storage_lease_renewal_days"),
+        (
+            "storage",
+            {**LEASES, "storage_expire_override_lease_duration": "1 month"},
+            "storage_lease_renewal_days",
+        ),
+        (
+            "storage",
+            {
+                **LEASES,
+                "storage_expire_mode": "cutoff-date",
+                "storage_expire_cutoff_date": "2999-01-01",
+            },
+            "storage_lease_renewal_days",
+        ),
         ("activist_manifests", {"activist_manifests_activists": [{"name": "alice"}]}, "backups"),
     ],
 )
@@ -81,3 +106,24 @@ def test_bad_input_stops_the_play_and_names_the_variable(
     out = run_role(tmp_path, role, variables)
     assert named in out
     assert "changed=0" in out
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        LEASES,
+        {**LEASES, "storage_expire_override_lease_duration": "2 months"},
+        {
+            **LEASES,
+            "storage_expire_mode": "cutoff-date",
+            "storage_expire_cutoff_date": "2020-01-01",
+        },
+    ],
+)
+def test_lease_expiry_with_a_stated_renewal_passes_the_check(
+    tmp_path: Path, variables: dict[str, Any]
+) -> None:
+    # The play still stops later (localhost is no storage node): the check itself passed.
+    out = run_role(tmp_path, "storage", variables)
+    assert "Refuse lease expiry without a stated renewal" in out
+    assert "deletes every share whose lease nobody renewed" not in out
