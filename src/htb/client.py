@@ -90,6 +90,8 @@ class Status:
     servers: tuple[ServerInfo, ...]
     needed: int
     happy: int
+    # Introducers still on their first attempt: neither connected nor failed yet.
+    introducers_pending: int = 0
 
     @property
     def connected(self) -> int:

@@ -434,7 +434,11 @@ class TahoeClient:
             )
             for s in welcome.get("servers", [])
         )
-        return Status(running=True, servers=servers, needed=needed, happy=happy)
+        # Tahoe's summaries: "unstarted", "Trying to connect" (no answer yet),
+        # "Connected to ...", "Reconnecting in N seconds" (the attempt failed).
+        intros = welcome.get("introducers", {}).get("statuses", [])
+        pending = sum(1 for s in intros if str(s).lower().startswith(("unstarted", "trying")))
+        return Status(True, servers, needed, happy, introducers_pending=pending)
 
     # --- grid operations -------------------------------------------------------
     def create_alias(self, alias: str) -> str:

@@ -66,3 +66,60 @@ def test_a_lasting_shortage_gives_up_after_the_bound_with_one_clear_line() -> No
     assert attempts == ops.TRANSIENT_ATTEMPTS
     assert "\n" not in str(exc.value)
     assert "docs" not in client.aliases
+
+
+class _Clock:
+    """Time that passes only when htb sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_servers_count_once_every_introducer_has_answered() -> None:
+    # A second introducer's copy of the announcements would replace the connections
+    # counted so far: htb waits for it, and counts the servers then.
+    grid = MemoryGrid(introducers_pending=1)
+    client = _client(grid)
+    clock = _Clock()
+
+    def sleep(seconds: float) -> None:
+        clock.sleep(seconds)
+        if clock.now >= 5:
+            grid.introducers_pending = 0
+
+    status = ops.wait_for_servers(client, client.happy, 600, sleep=sleep, clock=clock)
+    assert status.connected == client.happy
+    assert clock.now == 5
+
+
+def test_an_introducer_that_never_answers_holds_the_count_back_only_for_the_grace() -> None:
+    grid = MemoryGrid(introducers_pending=1)  # seized: neither answers nor fails
+    client = _client(grid)
+    clock = _Clock()
+    status = ops.wait_for_servers(client, client.happy, 600, sleep=clock.sleep, clock=clock)
+    assert status.connected == client.happy
+    assert clock.now == ops.INTRODUCER_GRACE
+
+
+def test_a_timeout_shorter_than_the_grace_still_ends_with_the_servers_connected() -> None:
+    grid = MemoryGrid(introducers_pending=1)
+    client = _client(grid)
+    clock = _Clock()
+    status = ops.wait_for_servers(client, client.happy, 10, sleep=clock.sleep, clock=clock)
+    assert status.connected == client.happy
+    assert clock.now == 10
+
+
+def test_too_few_servers_still_fail_at_the_timeout_with_the_count() -> None:
+    grid = MemoryGrid()
+    client = _client(grid)
+    grid.stop_server(grid.server_names[0])
+    clock = _Clock()
+    with pytest.raises(NotEnoughServersError, match="2 of 3 needed storage servers"):
+        ops.wait_for_servers(client, client.happy, 10, sleep=clock.sleep, clock=clock)

@@ -144,8 +144,10 @@ def test_the_operator_seals_invitations_that_hold_no_capability() -> None:
         assert "convergence" not in invitation.data
         assert b"URI:" not in canonical_json(invitation.data)
         assert [b["alias"] for b in invitation.data["backups"]] == ["documents"]
-        (furl,) = invitation.introducers.values()
-        assert re.search(r"@tor:[a-z2-7]{56}\.onion:\d+/", furl) and "tcp:" not in furl
+        # Both introducers: either one lets a new laptop join.
+        assert len(invitation.introducers) == len(INVENTORY.get_hosts("introducers")) == 2
+        for furl in invitation.introducers.values():
+            assert re.search(r"@tor:[a-z2-7]{56}\.onion:\d+/", furl) and "tcp:" not in furl
 
 
 def test_first_use_sealed_her_own_manifest_over_the_invitation(tmp_path: Path) -> None:
@@ -159,6 +161,25 @@ def test_first_use_sealed_her_own_manifest_over_the_invitation(tmp_path: Path) -
     # Tahoe's own form (private/convergence): 32 random bytes, base32, 52 characters.
     assert re.fullmatch(r"[a-z2-7]{52}", manifest.data["convergence"])
     assert session_secrets("convergence") == [manifest.data["convergence"]]
+
+
+# --- two introducers: an introducer seized loses no one ----------------------------
+def test_storage_nodes_join_through_every_introducer() -> None:
+    for host in STORAGE:
+        # A count: the FURLs are not read out of the node.
+        count = host.check_output("grep -c pb:// /var/lib/tahoe/storage/private/introducers.yaml")
+        assert int(count) == 2, host
+
+
+def test_a_new_laptop_joins_and_restores_with_one_introducer_down() -> None:
+    # The side effect stopped the first introducer before the new laptop's htb start,
+    # and restored and backed up through the second (test_restore_is_byte_identical).
+    record = json.loads(remembered("one-introducer-down.json"))
+    assert record["first_introducer"] != "active"
+    assert record["introducers"] == 2
+    status = record["status"]
+    assert status["connected"] >= status["happy"], status
+    assert status["can_backup"] and status["can_restore"], status
 
 
 # --- (e) the story ends byte-identical; the passphrases -----------------------------

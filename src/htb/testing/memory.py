@@ -65,6 +65,8 @@ class MemoryGrid:
     dirs: dict[str, dict[str, StoredDir]] = field(default_factory=dict)  # cap -> path -> snapshot
     # cap -> the alias's directory itself (its shares; its tree stays empty).
     roots: dict[str, StoredDir] = field(default_factory=dict)
+    # Introducers the client has neither reached nor given up on yet.
+    introducers_pending: int = 0
 
     def up(self) -> list[str]:
         return [s for s in self.server_names if s not in self.down]
@@ -176,7 +178,9 @@ class MemoryClient:
     def status(self) -> Status:
         up = set(self.grid.up()) if self.running else set()
         servers = tuple(ServerInfo(n, n in up) for n in self.grid.server_names)
-        return Status(self.running, servers if self.running else (), self.needed, self.happy)
+        pending = self.grid.introducers_pending if self.running else 0
+        shown = servers if self.running else ()
+        return Status(self.running, shown, self.needed, self.happy, pending)
 
     def _require_running(self) -> None:
         if not self.running:
