@@ -55,10 +55,11 @@ def wait_for_servers(
             raise NodeNotRunningError(
                 "the Tahoe client node is not running: `htb start -m MANIFEST` builds and starts it"
             )
-        settled = status.introducers_pending == 0 or clock() - start >= INTRODUCER_GRACE
-        if status.connected >= minimum and (settled or clock() >= deadline):
+        now = clock()
+        settled = status.introducers_pending == 0 or now - start >= INTRODUCER_GRACE
+        if status.connected >= minimum and (settled or now >= deadline):
             return status
-        if clock() >= deadline:
+        if now >= deadline:
             raise NotEnoughServersError(
                 f"{status.connected} of {minimum} needed storage servers connected after "
                 f"{timeout:.0f} s (is tor running? is the grid up?)"

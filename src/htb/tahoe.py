@@ -498,7 +498,7 @@ class TahoeClient:
         return f"{entry.path}/Latest" if snapshot is None else f"{entry.path}/Archives/{snapshot}"
 
     def listing(self, entry: BackupEntry, snapshot: str | None) -> dict[str, Node]:
-        top = self._entry_url(entry, "Latest" if snapshot is None else f"Archives/{snapshot}")
+        top = _cap_path(self._require_alias(entry.alias), self._snapshot_path(entry, snapshot))
         out: dict[str, Node] = {}
 
         def children(rel: str, url: str) -> list[tuple[str, str, dict[str, Any]]]:
