@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -80,23 +81,6 @@ def run_role(tmp_path: Path, role: str, variables: dict[str, Any]) -> str:
         ("host_firewall", {"host_firewall_allow_ping": "sometimes"}, "host_firewall_allow_ping"),
         ("client_tails", {}, "client_tails_wheelhouse_archive"),
         ("activist_manifests", {}, "activist_manifests_activists"),
-        # Lease expiry deletes what nobody renewed: refused until renewal is stated.
-        ("storage", {"storage_expire_enabled": True}, "storage_lease_renewal"),
-        ("storage", {**LEASES, "storage_lease_renewal_days": 20}, "storage_lease_renewal_days"),
-        (
-            "storage",
-            {**LEASES, "storage_expire_override_lease_duration": "1 month"},
-            "storage_lease_renewal_days",
-        ),
-        (
-            "storage",
-            {
-                **LEASES,
-                "storage_expire_mode": "cutoff-date",
-                "storage_expire_cutoff_date": "2999-01-01",
-            },
-            "storage_lease_renewal_days",
-        ),
         ("activist_manifests", {"activist_manifests_activists": [{"name": "alice"}]}, "backups"),
     ],
 )
@@ -104,6 +88,40 @@ def test_bad_input_stops_the_play_and_names_the_variable(
     tmp_path: Path, role: str, variables: dict[str, Any], named: str
 ) -> None:
     out = run_role(tmp_path, role, variables)
+    assert named in out
+    assert "changed=0" in out
+
+
+# The storage role's refusal, in its fail_msg.
+LEASE_REFUSAL = "deletes every share whose lease nobody renewed"
+
+
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [
+        ({"storage_expire_enabled": True}, "storage_lease_renewal"),
+        ({**LEASES, "storage_lease_renewal_days": 20}, "storage_lease_renewal_days"),
+        (
+            # Weekly renewal against 10-day leases: one late renewal loses shares.
+            {**LEASES, "storage_expire_override_lease_duration": "10 days"},
+            "storage_lease_renewal_days",
+        ),
+        (
+            {
+                **LEASES,
+                "storage_expire_mode": "cutoff-date",
+                "storage_expire_cutoff_date": "2999-01-01",
+            },
+            "storage_lease_renewal_days",
+        ),
+    ],
+)
+def test_lease_expiry_without_a_renewal_in_time_is_refused(
+    tmp_path: Path, variables: dict[str, Any], named: str
+) -> None:
+    # Lease expiry deletes what nobody renewed: refused until renewal is stated.
+    out = run_role(tmp_path, "storage", variables)
+    assert LEASE_REFUSAL in out
     assert named in out
     assert "changed=0" in out
 
@@ -125,5 +143,6 @@ def test_lease_expiry_with_a_stated_renewal_passes_the_check(
 ) -> None:
     # The play still stops later (localhost is no storage node): the check itself passed.
     out = run_role(tmp_path, "storage", variables)
-    assert "Refuse lease expiry without a stated renewal" in out
-    assert "deletes every share whose lease nobody renewed" not in out
+    passed = r"Refuse lease expiry without a stated renewal\].*\nok: \[localhost\]"
+    assert re.search(passed, out), out
+    assert LEASE_REFUSAL not in out
