@@ -49,6 +49,14 @@ options:
     description: Speak Foolscap only (then O(control_port) is not written).
     type: bool
     default: false
+  grid_managers:
+    description:
+      - Grid Manager public keys (name to C(pub-v0-...)), written as tahoe.cfg's
+        C([grid_managers]) - the node then uploads only to storage servers whose
+        announcement carries an unexpired certificate signed by one of them.
+      - Empty - no such section, and the node uploads to any server announced.
+    type: dict
+    default: {}
 requirements:
   - hidden-tahoe-backup (the C(htb) package of this repository)
 author:
@@ -63,6 +71,8 @@ EXAMPLES = r"""
     shares_needed: 2
     shares_happy: 3
     shares_total: 4
+    grid_managers:
+      default: pub-v0-ywtp6g5252he245dh4tbipcvz2wrqb45cjngleab4vgzoghx3ima
   delegate_to: localhost
   become: false
   register: client_config
@@ -78,6 +88,7 @@ config:
     connections: {tcp: tor}
     tor: {enabled: "true", socks.port: "tcp:127.0.0.1:9050", control.port: "tcp:127.0.0.1:9051"}
     client: {shares.needed: "2", shares.happy: "3", shares.total: "4", force_foolscap: "false"}
+    grid_managers: {default: pub-v0-ywtp6g5252he245dh4tbipcvz2wrqb45cjngleab4vgzoghx3ima}
 """
 
 import traceback  # noqa: E402
@@ -100,6 +111,7 @@ def main() -> None:
             "shares_happy": {"type": "int", "required": True},
             "shares_total": {"type": "int", "required": True},
             "force_foolscap": {"type": "bool", "default": False},
+            "grid_managers": {"type": "dict", "default": {}},
         },
         supports_check_mode=True,
     )
@@ -118,6 +130,7 @@ def main() -> None:
             p["control_port"] or None,
             (p["shares_needed"], p["shares_happy"], p["shares_total"]),
             force_foolscap=p["force_foolscap"],
+            grid_managers=p["grid_managers"],
         )
     except ValueError as exc:
         module.fail_json(msg=str(exc))

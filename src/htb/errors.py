@@ -118,3 +118,10 @@ class VerifyError(HtbError):
     """What was restored differs from what the grid holds."""
 
     exit_code = 8
+
+
+# --- the operator's Grid Manager (Ansible's htb_grid_manager, not the htb CLI) -----
+class GridManagerError(HtbError):
+    """A Grid Manager key or certificate is missing, foreign, malformed or sealed otherwise."""
+
+    exit_code = 4

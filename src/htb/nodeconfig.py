@@ -10,6 +10,8 @@ by the same code.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 Sections = dict[str, dict[str, str]]
 
 
@@ -18,12 +20,15 @@ def tor_client_config(
     control_port: str | None,
     shares: tuple[int, int, int],
     force_foolscap: bool = False,
+    grid_managers: Mapping[str, str] | None = None,
 ) -> Sections:
     """tahoe.cfg sections, as ``{section: {option: value}}``, of a Tor-only client.
 
     ``socks_port`` and ``control_port`` are Tahoe endpoints (``tcp:127.0.0.1:9050``);
     ``shares`` is (needed, happy, total). Without a control port the node speaks
-    Foolscap only (``force_foolscap``), whatever ``force_foolscap`` says.
+    Foolscap only (``force_foolscap``), whatever ``force_foolscap`` says. With
+    ``grid_managers`` (name -> public key) the node uploads only to storage servers
+    certified by one of them (:func:`grid_manager_sections`).
     """
     needed, happy, total = shares
     # Tahoe 1.20 speaks its HTTPS storage protocol over Tor only through a control
@@ -35,6 +40,7 @@ def tor_client_config(
     if control_port and not force_foolscap:
         tor["control.port"] = control_port
     return {
+        **grid_manager_sections(grid_managers),
         "node": {
             "reveal-IP-address": "false",
             # A client never listens: nothing to announce, nothing to find.
@@ -50,3 +56,12 @@ def tor_client_config(
             "force_foolscap": "true" if foolscap else "false",
         },
     }
+
+
+def grid_manager_sections(grid_managers: Mapping[str, str] | None) -> Sections:
+    """``[grid_managers]``, or nothing: without it Tahoe uploads to any server announced.
+
+    Tahoe reads the section only at start and treats an empty one as none, so the
+    caller replaces the section whole.
+    """
+    return {"grid_managers": dict(grid_managers)} if grid_managers else {}

@@ -50,7 +50,7 @@ from htb.errors import (
     UnrecoverableError,
 )
 from htb.manifest import BackupEntry, Manifest
-from htb.nodeconfig import Sections, tor_client_config
+from htb.nodeconfig import Sections, grid_manager_sections, tor_client_config
 
 TAHOE_ENV = "HTB_TAHOE"
 # Directories fetched at once while listing a snapshot.
@@ -295,12 +295,20 @@ class TahoeClient:
                     "shares.happy": str(happy),
                     "shares.total": str(total),
                 },
+                **grid_manager_sections(manifest.grid_managers),
             }
         else:
             # The same settings as the grid_client role's (htb.nodeconfig).
-            sections = tor_client_config(tor.socks_port, tor.control_port, manifest.shares)
-        # [tor] is replaced whole (or dropped): nothing create-client wrote there survives.
+            sections = tor_client_config(
+                tor.socks_port,
+                tor.control_port,
+                manifest.shares,
+                grid_managers=manifest.grid_managers,
+            )
+        # [tor] and [grid_managers] are replaced whole (or dropped): nothing
+        # create-client or an older manifest wrote there survives.
         cfg.remove_section("tor")
+        cfg.remove_section("grid_managers")
         for section, options in sections.items():
             if not cfg.has_section(section):
                 cfg.add_section(section)

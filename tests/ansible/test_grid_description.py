@@ -109,6 +109,7 @@ def test_introducers_and_static_servers(tmp_path: Path) -> None:
     assert grid == {
         "introducers": {"introducer-cccccccc": {"furl": FURL}},
         "servers": {"v0-s1": {"ann": ANN}, "v0-s2": {"ann": ANN}},
+        "grid_managers": {},
     }
     # FURLs are secrets: not in the output.
     assert "d" * 32 not in run.stdout + run.stderr
@@ -118,7 +119,21 @@ def test_introducers_and_static_servers(tmp_path: Path) -> None:
 def test_only_the_hosts_given(tmp_path: Path) -> None:
     run, grid = describe(tmp_path, {"tahoe_node_grid_introducer_hosts": ["i1"]})
     assert run.returncode == 0, run.stdout + run.stderr
-    assert grid == {"introducers": {"introducer-cccccccc": {"furl": FURL}}, "servers": {}}
+    assert grid == {
+        "introducers": {"introducer-cccccccc": {"furl": FURL}},
+        "servers": {},
+        "grid_managers": {},
+    }
+
+
+def test_the_grid_managers_the_grid_manager_role_published(tmp_path: Path) -> None:
+    keys = {"operator": "pub-v0-" + "a" * 52}
+    run, grid = describe(
+        tmp_path,
+        {"tahoe_node_grid_introducer_hosts": ["i1"], "grid_manager_public_keys": keys},
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert grid["grid_managers"] == keys
 
 
 def test_a_host_that_published_nothing_is_named(tmp_path: Path) -> None:

@@ -74,6 +74,8 @@ _PATTERN_PROBLEMS = {
     "^[A-Z2-7]{52}$": "not an onion client-authorization key (52 base32 characters)",
     "^[A-Za-z0-9_.-]{1,64}$": "must be 1 to 64 characters of A-Z a-z 0-9 _ . -",
     "^[A-Za-z0-9_.:-]+$": "must consist of A-Z a-z 0-9 _ . : -",
+    "^pub-v0-[a-z2-7]{52}$": "not a Tahoe public key (pub-v0- and 52 base32 characters)",
+    "^[a-z2-7]{1,200}$": "must be 1 to 200 characters of lower-case base32 (a-z, 2-7)",
     _CONVERGENCE: "not a Tahoe convergence secret (52 lower-case base32 characters, as a "
     "node's private/convergence holds it)",
 }
@@ -208,6 +210,12 @@ class Manifest:
         """server id -> {"ann": {...}}, the shape of servers.yaml's ``storage``."""
         servers: dict[str, dict[str, Any]] = self.data["grid"].get("servers", {})
         return servers
+
+    @property
+    def grid_managers(self) -> dict[str, str]:
+        """name -> Grid Manager public key: the client uploads only to servers they certify."""
+        managers: dict[str, str] = self.data["grid"].get("grid_managers", {})
+        return managers
 
     @property
     def aliases(self) -> dict[str, str]:
