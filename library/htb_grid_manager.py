@@ -21,7 +21,7 @@ description:
   - With O(node_public_key), returns a certificate for that storage node - the one given
     in O(certificate) while it is signed by this Grid Manager for this node and valid for
     more than O(renew_days) days, otherwise a new one valid for O(validity_days) days
-    (RV(changed), with the reason in RV(renewal)). The certificate is Tahoe's format
+    (reported as changed, with the reason in RV(renewal)). The certificate is Tahoe's format
     (C(allmydata.grid_manager)); Tahoe's own C(grid-manager) tool is not needed.
   - Runs where the C(htb) package is importable - the controller (C(delegate_to=localhost)).
   - In check mode nothing is written; a key that does not exist yet is reported as a

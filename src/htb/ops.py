@@ -20,6 +20,7 @@ from htb.errors import (
     NodeNotRunningError,
     NotEnoughServersError,
     RestoreRefusedError,
+    UnrecoverableError,
     VerifyError,
 )
 from htb.manifest import BackupEntry, Manifest, validate
@@ -102,6 +103,41 @@ def retry_transient(
             )
             sleep(TRANSIENT_DELAY)
             wait_for_servers(client, minimum, wait, sleep)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def retry_download(
+    action: Callable[[], T],
+    client: Client,
+    servers: int,
+    wait: float,
+    *,
+    say: Say = no_progress,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run a download; on UnrecoverableError wait for ``servers`` servers and retry.
+
+    Tahoe drops and remakes a server's connection when another introducer relays a
+    new copy of its announcement (a restarted node, an introducer back up): a
+    download under way then finds too few shares for a moment. Data that is truly
+    lost fails every attempt and is reported once, after the bound.
+    """
+    for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
+        try:
+            return action()
+        except UnrecoverableError:
+            if attempt == TRANSIENT_ATTEMPTS:
+                raise UnrecoverableError(
+                    f"too few storage servers hold shares of this data, {TRANSIENT_ATTEMPTS} "
+                    "attempts in a row: it cannot be rebuilt now (`htb status` shows the "
+                    "servers; `htb check` tells what is lost)"
+                ) from None
+            say(
+                "      too few shares found; waiting for the storage servers and trying again "
+                f"({attempt + 1} of {TRANSIENT_ATTEMPTS})"
+            )
+            sleep(TRANSIENT_DELAY)
+            wait_for_servers(client, servers, wait, sleep)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -200,6 +236,26 @@ def apply_modes(listing: dict[str, Node], restored: Path) -> None:
             os.chmod(restored / path, mode, follow_symlinks=False)
 
 
+_Fetched = tuple[dict[str, Node], int | None]
+
+
+def _fetch_verified(
+    client: Client, entry: BackupEntry, snapshot: str | None, staging: Path, progress: Progress
+) -> _Fetched:
+    """Copy a snapshot into ``staging`` and check it; its listing and top mode."""
+    # The listing (what verify checks against) is read while the copy runs: both
+    # are mostly waiting on the grid.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        listing = pool.submit(client.listing, entry, snapshot)
+        top = pool.submit(client.snapshot_mode, entry, snapshot)
+        client.fetch(entry, snapshot, staging, progress)
+        expected = listing.result()
+        top_mode = top.result()
+    verify(expected, staging)
+    apply_modes(expected, staging)
+    return expected, top_mode
+
+
 def restore(
     client: Client,
     entries: Sequence[BackupEntry],
@@ -210,6 +266,7 @@ def restore(
     say: Say = no_progress,
     progress: Progress = no_progress,
     wait: float = 120.0,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> list[Path]:
     """Restore each entry into its directory, verified, never overwriting unasked.
 
@@ -226,24 +283,23 @@ def restore(
                 "restore elsewhere with --to, or pass --overwrite (keeps the old copy aside)"
             )
     status = client.status()
-    wait_for_servers(client, status.needed, wait)
+    # After a retryable failure, wait for as many servers as were there at the start.
+    seen = wait_for_servers(client, status.needed, wait).connected
     done = []
     for i, (entry, target) in enumerate(zip(entries, targets, strict=True), 1):
         say(f"[{i}/{len(entries)}] restoring {entry.alias}:{entry.path} -> {target}")
         created = _make_parents(target.parent)
         staging = target.parent / f".htb-restore-{target.name}-{os.getpid()}"
-        staging.mkdir(mode=0o700)
         try:
-            # The listing (what verify checks against) is read while the copy
-            # runs: both are mostly waiting on the grid.
-            with ThreadPoolExecutor(max_workers=2) as pool:
-                listing = pool.submit(client.listing, entry, snapshot)
-                top = pool.submit(client.snapshot_mode, entry, snapshot)
-                client.fetch(entry, snapshot, staging, progress)
-                expected = listing.result()
-                top_mode = top.result()
-            verify(expected, staging)
-            apply_modes(expected, staging)
+
+            def attempt(entry: BackupEntry = entry, staging: Path = staging) -> _Fetched:
+                shutil.rmtree(staging, ignore_errors=True)  # a failed attempt's part
+                staging.mkdir(mode=0o700)
+                return _fetch_verified(client, entry, snapshot, staging, progress)
+
+            expected, top_mode = retry_download(
+                attempt, client, max(seen, status.needed), wait, say=say, sleep=sleep
+            )
         except BaseException:
             # A failed restore leaves the disk as it found it.
             shutil.rmtree(staging, ignore_errors=True)

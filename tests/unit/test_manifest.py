@@ -38,6 +38,10 @@ PW = "lantern mosaic unpaved fidelity outsmart gurgle quarrel"
         (lambda d: d["backups"][0].update(alias="nosuch"), "backups[0].alias"),
         (lambda d: d.update(surprise=1), "(top level)"),
         (lambda d: d.update(tor={"client_auth": [{"onion": "x", "private_key": "y"}]}), "tor"),
+        (
+            lambda d: d["grid"].update(grid_managers={"operator": "pub-v0-tcp:10.0.0.1"}),
+            "grid.grid_managers.operator",
+        ),
     ],
 )
 def test_errors_name_the_field(mutate, field: str) -> None:
@@ -58,6 +62,20 @@ def test_extension_fields_and_static_servers_are_accepted() -> None:
     m = validate(data)
     assert m.servers["v0-abc"]["ann"]["nickname"] == "s1"
     assert m.furls() == [ONION_FURL]
+
+
+def test_grid_managers_and_announced_certificates_are_accepted() -> None:
+    data = manifest_data()
+    key = "pub-v0-" + "a" * 52
+    cert = {"certificate": '{"expires":"2027-01-01T00:00:00+00:00"}', "signature": "abc"}
+    ann = {"anonymous-storage-FURL": ONION_FURL, "grid-manager-certificates": [cert]}
+    data["grid"].update(grid_managers={"operator": key}, servers={"v0-abc": {"ann": ann}})
+    m = validate(data)
+    assert m.grid_managers == {"operator": key}
+    assert validate(manifest_data()).grid_managers == {}
+    ann["grid-manager-certificates"] = [{**cert, "extra": 1}]
+    with pytest.raises(ManifestInvalidError, match="grid-manager-certificates"):
+        validate(data)
 
 
 def test_onion_only_hints() -> None:

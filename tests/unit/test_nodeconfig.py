@@ -134,3 +134,27 @@ def test_the_module_returns_the_definition(tmp_path: Path) -> None:
     result = json.loads(out.stdout)
     assert result["changed"] is False
     assert result["config"] == tor_client_config(SOCKS, CONTROL, (2, 3, 3))
+
+
+GM = "pub-v0-" + "a" * 52
+
+
+def test_htb_writes_the_manifests_grid_managers_and_drops_stale_ones(
+    tmp_path: Path, manifest: Manifest
+) -> None:
+    """A manifest's grid.grid_managers becomes [grid_managers]; a manifest without
+    any leaves none behind (Tahoe then uploads to any server announced)."""
+    node = tmp_path / "node"
+    client = TahoeClient(node_dir=node, tahoe="/bin/false")
+    data = json.loads(manifest.to_json())
+    data["grid"]["grid_managers"] = {"operator": GM}
+    with_gm = Manifest(data)
+    assert with_gm.grid_managers == {"operator": GM}
+    tor = TorSettings(socks_port=SOCKS, control_port=CONTROL)
+    client.write_manifest(with_gm, tor)
+    assert _written(node)["grid_managers"] == {"operator": GM}
+    assert tor_client_config(SOCKS, CONTROL, (2, 3, 3), grid_managers={"operator": GM})[
+        "grid_managers"
+    ] == {"operator": GM}
+    client.write_manifest(manifest, tor)
+    assert "grid_managers" not in _written(node)

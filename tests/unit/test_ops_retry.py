@@ -7,12 +7,14 @@ while htb waits.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from conftest import manifest_data
+from conftest import make_tree, manifest_data, read_tree
 
 from htb import ops
-from htb.errors import NotEnoughServersError
-from htb.manifest import validate
+from htb.errors import NotEnoughServersError, UnrecoverableError
+from htb.manifest import BackupEntry, validate
 from htb.testing.memory import MemoryClient, MemoryGrid
 
 
@@ -123,3 +125,48 @@ def test_too_few_servers_still_fail_at_the_timeout_with_the_count() -> None:
     clock = _Clock()
     with pytest.raises(NotEnoughServersError, match="2 of 3 needed storage servers"):
         ops.wait_for_servers(client, client.happy, 10, sleep=clock.sleep, clock=clock)
+
+
+def _backed_up(tmp_path: Path) -> tuple[MemoryGrid, MemoryClient, BackupEntry, dict[str, bytes]]:
+    grid = MemoryGrid()
+    client = _client(grid)
+    files = make_tree(tmp_path / "src")
+    entry = BackupEntry("docs", "laptop/docs", str(tmp_path / "src"), ())
+    client.create_alias("docs")
+    client.backup(entry)
+    return grid, client, entry, files
+
+
+def test_a_restore_that_meets_churning_connections_is_retried(tmp_path: Path) -> None:
+    # Another introducer's copy of an announcement makes Tahoe drop and remake a
+    # server's connection: a download under way finds too few shares for a moment.
+    grid, client, entry, files = _backed_up(tmp_path)
+    said: list[str] = []
+
+    def say(line: str) -> None:
+        said.append(line)
+        if "restoring" in line:  # after the pre-flight wait, as the copy starts
+            for name in grid.server_names:
+                grid.stop_server(name)
+
+    def sleep(_seconds: float) -> None:
+        for name in grid.server_names:
+            grid.start_server(name)
+
+    done = ops.restore(client, [entry], root=tmp_path / "r", say=say, sleep=sleep)
+    (target,) = done
+    assert read_tree(target) == files
+    assert any("trying again (2 of 3)" in line for line in said)
+    assert [p.name for p in target.parent.iterdir()] == [target.name]  # no staging left
+
+
+def test_lost_data_fails_after_the_bound_and_leaves_the_disk_as_it_was(tmp_path: Path) -> None:
+    grid, client, entry, _ = _backed_up(tmp_path)
+    for name in grid.server_names:
+        grid.drop_shares(name)
+    said: list[str] = []
+    with pytest.raises(UnrecoverableError, match="3 attempts in a row") as exc:
+        ops.restore(client, [entry], root=tmp_path / "r", say=said.append, sleep=lambda _s: None)
+    assert "\n" not in str(exc.value)
+    assert sum("trying again" in line for line in said) == ops.TRANSIENT_ATTEMPTS - 1
+    assert not (tmp_path / "r").exists()

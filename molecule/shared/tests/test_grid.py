@@ -19,6 +19,8 @@ import testinfra
 import yaml
 from testinfra.utils.ansible_runner import AnsibleRunner
 
+from htb import gridmanager
+
 INVENTORY = AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
 TAHOE = "/opt/tahoe-lafs/bin/tahoe"
 
@@ -29,11 +31,15 @@ def hosts(group: str) -> list:
 
 INTRODUCERS = hosts("introducers")
 STORAGE = hosts("storage")
+# The grid scenario's storage node without a Grid Manager certificate (none in static).
+ROGUE = hosts("rogue_storage")
 CLIENT = hosts("grid_clients")[0]
 TORNET = hosts("tor_testnet")[0]
 GRID = [*INTRODUCERS, *STORAGE, CLIENT]
 NODES = [(h, "introducer") for h in INTRODUCERS] + [(h, "storage") for h in STORAGE]
 GRID_NODES = [*NODES, (CLIENT, "client")]
+# molecule.yml's (test only): the tests open the sealed key with it.
+GRID_MANAGER_PASSPHRASE = "test only grid manager lantern mosaic unpaved fidelity"  # noqa: S105
 ONION_FURL = re.compile(r"^pb://[a-z2-7]+@tor:[a-z2-7]{56}\.onion:\d+/[^,]+$")
 
 
@@ -87,7 +93,48 @@ def grid_ready() -> None:
 
 
 def test_client_sees_every_storage_server(grid_ready) -> None:
-    assert connected_servers() == len(STORAGE)
+    wait_for_servers(len(STORAGE) + len(ROGUE))
+    assert connected_servers() == len(STORAGE) + len(ROGUE)
+
+
+def server_id(host) -> str:
+    return "v0-" + host.check_output("cat /var/lib/tahoe/storage/node.pubkey").strip()[7:]
+
+
+def share_files(host, storage_index: str = "") -> int:
+    shares = "/var/lib/tahoe/storage/storage/shares"
+    path = f"{shares}/{storage_index[:2]}/{storage_index}" if storage_index else shares
+    return int(host.check_output(f"find {path} -type f 2>/dev/null | wc -l"))
+
+
+def test_a_rogue_storage_node_with_the_real_furl_gets_no_share(grid_ready) -> None:
+    """The threat model's leaked introducer FURL: a node joins the grid with it. The
+    client sees it announced and connected, yet after 10 uploads it holds no share
+    while the certified nodes hold every share of every file."""
+    if not ROGUE:
+        pytest.skip("static scenario: servers.yaml lists only the operator's nodes")
+    rogue = ROGUE[0]
+    wait_for_servers(len(STORAGE) + 1)
+    welcome = json.loads(CLIENT.check_output("curl -sS http://127.0.0.1:3456/?t=json"))
+    seen = {s["nodeid"]: s["connection_status"] for s in welcome["servers"]}
+    assert str(seen.get(server_id(rogue), "")).startswith("connected"), seen
+    assert (
+        "[grid_manager_certificates]"
+        not in rogue.file("/var/lib/tahoe/storage/tahoe.cfg").content_string
+    )
+    total = int(
+        re.search(
+            r"^shares.total = (\d+)",
+            CLIENT.file("/var/lib/tahoe/client/tahoe.cfg").content_string,
+            re.M,
+        ).group(1)
+    )
+    for i in range(10):
+        CLIENT.run(f"head -c 4k /dev/urandom > /tmp/rogue-{i} && chmod 644 /tmp/rogue-{i}")
+        cap = tahoe_retrying("put", f"/tmp/rogue-{i}", servers=len(STORAGE)).stdout.strip()
+        si = json.loads(tahoe("check", "--raw", cap).stdout)["storage-index"]
+        assert sum(share_files(host, si) for host in STORAGE) == total, cap[:12]
+    assert share_files(rogue) == 0
 
 
 def test_every_furl_is_onion_only() -> None:
@@ -171,7 +218,7 @@ def test_nicknames_and_petnames_derive_from_onions(caches_ready) -> None:
     # What the client learned from the grid: the same names.
     welcome = json.loads(CLIENT.check_output("curl -sS http://127.0.0.1:3456/?t=json"))
     assert sorted(s["nickname"] for s in welcome["servers"]) == sorted(
-        f"storage-{onion(h, 'storage')[:8]}" for h in STORAGE
+        f"storage-{onion(h, 'storage')[:8]}" for h in [*STORAGE, *ROGUE]
     )
     # introducers.yaml names each introducer by its onion, and so does the cache file.
     petnames = sorted(f"introducer-{onion(h, 'introducer')[:8]}" for h in INTRODUCERS)
@@ -330,6 +377,14 @@ def test_ansible_output_at_vvv_shows_no_swissnum_or_key() -> None:
             key = privkey.content_string.strip()
             secrets[f"{host.backend.hostname} node.privkey"] = key.removeprefix("priv-v0-")
     assert len(secrets) >= 2 * len(GRID_NODES) - 1
+    # The Grid Manager's key, from its sealed file on the controller.
+    key_file = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"] + "/grid-manager.key"
+    assert os.stat(key_file).st_mode & 0o777 == 0o600
+    with open(key_file, "rb") as f:
+        sealed = f.read()
+    key = gridmanager.open_key(sealed, GRID_MANAGER_PASSPHRASE).removeprefix("priv-v0-")
+    assert key.encode() not in sealed
+    secrets["the Grid Manager's key"] = key
     assert all(len(secret) >= 26 for secret in secrets.values())
     assert [name for name, secret in secrets.items() if secret in log] == []
 
