@@ -77,6 +77,33 @@ NODE_START_TIMEOUT = 60.0
 TRANSIENT_DELAY = 5.0
 
 
+def _retry(
+    action: Callable[[], T],
+    client: Client,
+    servers: int,
+    wait: float,
+    error: type[GridError],
+    gave_up: str,
+    retrying: str,
+    say: Say,
+    sleep: Callable[[float], None],
+) -> T:
+    """Run ``action``; on ``error`` wait for ``servers`` servers and retry, bounded."""
+    for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
+        try:
+            return action()
+        except error:
+            if attempt == TRANSIENT_ATTEMPTS:
+                raise error(gave_up) from None
+            say(
+                f"      {retrying}; waiting and trying again "
+                f"({attempt + 1} of {TRANSIENT_ATTEMPTS})"
+            )
+            sleep(TRANSIENT_DELAY)
+            wait_for_servers(client, servers, wait, sleep)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def retry_transient(
     action: Callable[[], T],
     client: Client,
@@ -87,23 +114,19 @@ def retry_transient(
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
     """Run ``action``; on NotEnoughServersError wait for ``minimum`` servers and retry."""
-    for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
-        try:
-            return action()
-        except NotEnoughServersError:
-            if attempt == TRANSIENT_ATTEMPTS:
-                raise NotEnoughServersError(
-                    f"too few storage servers accepted shares, {TRANSIENT_ATTEMPTS} attempts "
-                    "in a row: the grid is connected but not usable now; try again later "
-                    "(`htb status` shows the servers)"
-                ) from None
-            say(
-                "      too few storage servers accepted shares; waiting and trying again "
-                f"({attempt + 1} of {TRANSIENT_ATTEMPTS})"
-            )
-            sleep(TRANSIENT_DELAY)
-            wait_for_servers(client, minimum, wait, sleep)
-    raise AssertionError("unreachable")  # pragma: no cover
+    return _retry(
+        action,
+        client,
+        minimum,
+        wait,
+        NotEnoughServersError,
+        f"too few storage servers accepted shares, {TRANSIENT_ATTEMPTS} attempts in a row: "
+        "the grid is connected but not usable now; try again later "
+        "(`htb status` shows the servers)",
+        "too few storage servers accepted shares",
+        say,
+        sleep,
+    )
 
 
 def retry_download(
@@ -122,23 +145,19 @@ def retry_download(
     download under way then finds too few shares for a moment. Data that is truly
     lost fails every attempt and is reported once, after the bound.
     """
-    for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
-        try:
-            return action()
-        except UnrecoverableError:
-            if attempt == TRANSIENT_ATTEMPTS:
-                raise UnrecoverableError(
-                    f"too few storage servers hold shares of this data, {TRANSIENT_ATTEMPTS} "
-                    "attempts in a row: it cannot be rebuilt now (`htb status` shows the "
-                    "servers; `htb check` tells what is lost)"
-                ) from None
-            say(
-                "      too few shares found; waiting for the storage servers and trying again "
-                f"({attempt + 1} of {TRANSIENT_ATTEMPTS})"
-            )
-            sleep(TRANSIENT_DELAY)
-            wait_for_servers(client, servers, wait, sleep)
-    raise AssertionError("unreachable")  # pragma: no cover
+    return _retry(
+        action,
+        client,
+        servers,
+        wait,
+        UnrecoverableError,
+        f"too few storage servers hold shares of this data, {TRANSIENT_ATTEMPTS} attempts in "
+        "a row: it cannot be rebuilt now (`htb status` shows the servers; `htb check` tells "
+        "what is lost)",
+        "too few shares found",
+        say,
+        sleep,
+    )
 
 
 def select(manifest: Manifest, names: Sequence[str]) -> list[BackupEntry]:
