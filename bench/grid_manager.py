@@ -4,8 +4,9 @@ On the local onion grid (inventories/local, after `scripts/demo` or
 bench/provision.py), the operator's client node htb-client uploads FILES files of
 SIZE KiB with its [grid_managers] section (it then checks each server's
 certificate) and without it (restarted in between, waiting for every storage server
-to be connected), alternating ROUNDS times; then its tahoe.cfg is put back as it
-was. Prints seconds per upload, median of each mode. Never asserts on time.
+to be connected), ROUNDS rounds, each mode first in every other round; then its
+tahoe.cfg is put back as it was. Prints seconds per upload, median of each mode.
+Never asserts on time.
 
 Usage: .venv/bin/python bench/grid_manager.py [ROUNDS] [FILES] [SIZE_KIB]
 """
@@ -93,8 +94,10 @@ def main() -> None:
         raise SystemExit(f"{CLIENT} has no [grid_managers]: run site.yml first")
     results: dict[str, list[float]] = {"on": [], "off": []}
     try:
-        for _ in range(rounds):
-            for mode, cfg in (("off", without_grid_managers(original)), ("on", original)):
+        modes = [("off", without_grid_managers(original)), ("on", original)]
+        for i in range(rounds):
+            # Each mode goes first in every other round: the order does not favour one.
+            for mode, cfg in modes if i % 2 == 0 else modes[::-1]:
                 restart_with(cfg)
                 results[mode] += uploads(files, size_kib)
     finally:

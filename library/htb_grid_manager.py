@@ -215,7 +215,7 @@ def _certify(module: AnsibleModule, private: str | None, result: dict[str, Any])
     public = gridmanager.public_key(private)
     node = p["node_public_key"]
     # Refuse a malformed node key before judging the certificate it holds.
-    gridmanager.sign(private, node, datetime.now(UTC))
+    gridmanager.check_public_key(node, "the storage node's public key")
     reason = gridmanager.needs_renewal(public, node, current, timedelta(days=p["renew_days"]))
     if reason is None:
         cert = current if isinstance(current, dict) else json.loads(current)

@@ -64,7 +64,8 @@ def _signing_key(private_key: str) -> nacl.signing.SigningKey:
         raise GridManagerError("the Grid Manager's private key is malformed") from None
 
 
-def _verify_key(public_key: str, what: str) -> nacl.signing.VerifyKey:
+def check_public_key(public_key: str, what: str) -> nacl.signing.VerifyKey:
+    """The key of a ``pub-v0-...`` string; GridManagerError naming ``what`` otherwise."""
     if not isinstance(public_key, str) or not PUBLIC_KEY_RE.fullmatch(public_key):
         raise GridManagerError(f"{what} is not a Tahoe public key (pub-v0-<52 base32>)")
     return nacl.signing.VerifyKey(_a2b(public_key[len(PUBLIC_PREFIX) :]))
@@ -81,7 +82,7 @@ def sign(private_key: str, node_public_key: str, expires: datetime) -> dict[str,
     The mapping is what Tahoe reads from a certificate file and what a storage
     announcement carries under ``grid-manager-certificates``.
     """
-    _verify_key(node_public_key, "the storage node's public key")
+    check_public_key(node_public_key, "the storage node's public key")
     if expires.tzinfo is None:
         raise ValueError("expires must carry a time zone")
     body = json.dumps(
@@ -121,7 +122,7 @@ def verify(grid_manager_public_key: str, certificate: Any) -> Certificate:
     body, signature = certificate["certificate"], certificate["signature"]
     if not isinstance(body, str) or not isinstance(signature, str):
         raise GridManagerError("a certificate's fields are strings")
-    key = _verify_key(grid_manager_public_key, "the Grid Manager's public key")
+    key = check_public_key(grid_manager_public_key, "the Grid Manager's public key")
     try:
         key.verify(body.encode("utf-8"), _a2b(signature))
     except (ValueError, binascii.Error, nacl.exceptions.BadSignatureError):
@@ -138,7 +139,7 @@ def verify(grid_manager_public_key: str, certificate: Any) -> Certificate:
         raise GridManagerError("the certificate's signed content is malformed") from None
     if expires.tzinfo is None:
         raise GridManagerError("the certificate's expiry has no time zone")
-    _verify_key(node, "the certified node's public key")
+    check_public_key(node, "the certified node's public key")
     return Certificate(node_public_key=node, expires=expires)
 
 

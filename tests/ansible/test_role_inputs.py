@@ -82,6 +82,13 @@ def run_role(tmp_path: Path, role: str, variables: dict[str, Any]) -> str:
         ("client_tails", {}, "client_tails_wheelhouse_archive"),
         ("activist_manifests", {}, "activist_manifests_activists"),
         ("activist_manifests", {"activist_manifests_activists": [{"name": "alice"}]}, "backups"),
+        # No passphrase for the Grid Manager's key: refused before any key is made.
+        ("grid_manager", {}, "set exactly one of grid_manager_passphrase"),
+        (
+            "grid_manager",
+            {"grid_manager_kdf_opslimit": "many"},
+            "grid_manager_kdf_opslimit",
+        ),
     ],
 )
 def test_bad_input_stops_the_play_and_names_the_variable(

@@ -385,6 +385,7 @@ def test_ansible_output_at_vvv_shows_no_swissnum_or_key() -> None:
     key = gridmanager.open_key(sealed, GRID_MANAGER_PASSPHRASE).removeprefix("priv-v0-")
     assert key.encode() not in sealed
     secrets["the Grid Manager's key"] = key
+    secrets["the Grid Manager's passphrase"] = GRID_MANAGER_PASSPHRASE
     assert all(len(secret) >= 26 for secret in secrets.values())
     assert [name for name, secret in secrets.items() if secret in log] == []
 
