@@ -27,6 +27,7 @@ import pytest
 import testinfra
 from testinfra.utils.ansible_runner import AnsibleRunner
 
+from htb import gridmanager
 from htb.errors import SealError
 from htb.manifest import read_sealed
 from htb.manifest.schema import canonical_json
@@ -148,6 +149,26 @@ def test_the_operator_seals_invitations_that_hold_no_capability() -> None:
         assert len(invitation.introducers) == len(INVENTORY.get_hosts("introducers")) == 2
         for furl in invitation.introducers.values():
             assert re.search(r"@tor:[a-z2-7]{56}\.onion:\d+/", furl) and "tcp:" not in furl
+        # The operator's Grid Manager: her node will upload only to servers it certified.
+        assert invitation.grid_managers == {"operator": grid_manager_public_key()}
+
+
+def grid_manager_public_key() -> str:
+    """The public key of the Grid Manager whose sealed key the controller keeps."""
+    sealed = (EPHEMERAL / "grid-manager.key").read_bytes()
+    passphrase = INVENTORY.get_variables(TAILS_NAME)["grid_manager_passphrase"]
+    return gridmanager.public_key(gridmanager.open_key(sealed, passphrase))
+
+
+def test_her_node_uploads_only_to_certified_servers() -> None:
+    """Her own manifest keeps the invitation's Grid Manager, and the node htb built
+    from it (running since the side effect) has it in [grid_managers]."""
+    cfg = TAILS.check_output(
+        "cat /run/user/*/htb-node/tahoe.cfg /tmp/htb-*/node/tahoe.cfg 2>/dev/null || true"
+    )
+    section = re.search(r"^\[grid_managers\]\n(.*?)(?:\n\[|\Z)", cfg, re.M | re.S)
+    assert section, "no [grid_managers] in the running node's tahoe.cfg"
+    assert section.group(1).split() == ["operator", "=", grid_manager_public_key()]
 
 
 def test_first_use_sealed_her_own_manifest_over_the_invitation(tmp_path: Path) -> None:
