@@ -39,7 +39,9 @@ GRID = [*INTRODUCERS, *STORAGE, CLIENT]
 NODES = [(h, "introducer") for h in INTRODUCERS] + [(h, "storage") for h in STORAGE]
 GRID_NODES = [*NODES, (CLIENT, "client")]
 # molecule.yml's (test only): the tests open the sealed key with it.
-GRID_MANAGER_PASSPHRASE = "test only grid manager lantern mosaic unpaved fidelity"  # noqa: S105
+GRID_MANAGER_PASSPHRASE = INVENTORY.get_variables(INVENTORY.get_hosts("grid_clients")[0])[
+    "grid_manager_passphrase"
+]
 ONION_FURL = re.compile(r"^pb://[a-z2-7]+@tor:[a-z2-7]{56}\.onion:\d+/[^,]+$")
 
 
