@@ -261,7 +261,9 @@ _Fetched = tuple[dict[str, Node], int | None]
 def _fetch_verified(
     client: Client, entry: BackupEntry, snapshot: str | None, staging: Path, progress: Progress
 ) -> _Fetched:
-    """Copy a snapshot into ``staging`` and check it; its listing and top mode."""
+    """Copy a snapshot into a fresh ``staging`` and check it; its listing and top mode."""
+    shutil.rmtree(staging, ignore_errors=True)  # what a failed attempt left
+    staging.mkdir(mode=0o700)
     # The listing (what verify checks against) is read while the copy runs: both
     # are mostly waiting on the grid.
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -302,7 +304,8 @@ def restore(
                 "restore elsewhere with --to, or pass --overwrite (keeps the old copy aside)"
             )
     status = client.status()
-    # After a retryable failure, wait for as many servers as were there at the start.
+    # After a retryable failure, wait for as many servers as were there at the start
+    # (at least shares.needed: the wait returns no sooner).
     seen = wait_for_servers(client, status.needed, wait).connected
     done = []
     for i, (entry, target) in enumerate(zip(entries, targets, strict=True), 1):
@@ -310,15 +313,8 @@ def restore(
         created = _make_parents(target.parent)
         staging = target.parent / f".htb-restore-{target.name}-{os.getpid()}"
         try:
-
-            def attempt(entry: BackupEntry = entry, staging: Path = staging) -> _Fetched:
-                shutil.rmtree(staging, ignore_errors=True)  # a failed attempt's part
-                staging.mkdir(mode=0o700)
-                return _fetch_verified(client, entry, snapshot, staging, progress)
-
-            expected, top_mode = retry_download(
-                attempt, client, max(seen, status.needed), wait, say=say, sleep=sleep
-            )
+            attempt = partial(_fetch_verified, client, entry, snapshot, staging, progress)
+            expected, top_mode = retry_download(attempt, client, seen, wait, say=say, sleep=sleep)
         except BaseException:
             # A failed restore leaves the disk as it found it.
             shutil.rmtree(staging, ignore_errors=True)
