@@ -152,8 +152,7 @@ try:
     from htb import gridmanager
     from htb import passphrase as htb_passphrase
     from htb.errors import HtbError
-    from htb.manifest import DEFAULT_KDF, KdfParams, write_atomic
-    from htb.manifest.envelope import MIB
+    from htb.manifest import KdfParams, write_atomic
 except ImportError:
     HTB_IMPORT_ERROR = traceback.format_exc()
 
@@ -173,12 +172,7 @@ def _passphrase(p: dict[str, Any]) -> str:
 
 
 def _kdf(p: dict[str, Any]) -> KdfParams:
-    if p["kdf_opslimit"] is None and p["kdf_memlimit_mib"] is None:
-        return DEFAULT_KDF
-    return KdfParams(
-        opslimit=p["kdf_opslimit"] or DEFAULT_KDF.opslimit,
-        memlimit=(p["kdf_memlimit_mib"] * MIB) if p["kdf_memlimit_mib"] else DEFAULT_KDF.memlimit,
-    )
+    return KdfParams.from_options(p["kdf_opslimit"], p["kdf_memlimit_mib"])
 
 
 def _key(module: AnsibleModule, secret: str) -> tuple[str | None, bool]:

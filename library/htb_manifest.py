@@ -294,7 +294,7 @@ except ImportError:
 try:
     from htb import passphrase as htb_passphrase
     from htb.errors import HtbError, SealError
-    from htb.manifest import DEFAULT_KDF, KdfParams, Manifest, read_sealed, seal, write_atomic
+    from htb.manifest import KdfParams, Manifest, read_sealed, seal, write_atomic
     from htb.manifest.schema import MANIFEST_VERSION, validate
 except ImportError:
     HTB_IMPORT_ERROR = traceback.format_exc()
@@ -472,10 +472,7 @@ def _present(module: AnsibleModule, path: Path) -> None:
     secret, generated = _resolve_passphrase(module)
     module.no_log_values.add(secret)
     strength = htb_passphrase.check(secret, allow_weak=p["allow_weak_passphrase"])
-    kdf = KdfParams(
-        opslimit=p["kdf_opslimit"] or DEFAULT_KDF.opslimit,
-        memlimit=p["kdf_memlimit_mib"] * 2**20 if p["kdf_memlimit_mib"] else DEFAULT_KDF.memlimit,
-    )
+    kdf = KdfParams.from_options(p["kdf_opslimit"], p["kdf_memlimit_mib"])
     kdf.validate()
     form = "armored" if p["armor"] else "binary"
 

@@ -125,3 +125,10 @@ class GridManagerError(HtbError):
     """A Grid Manager key or certificate is missing, foreign, malformed or sealed otherwise."""
 
     exit_code = 4
+
+
+# --- the operator's identity archive (Ansible's htb_identity_archive) --------------
+class IdentityArchiveError(HtbError):
+    """The identity archive is missing, sealed otherwise, malformed or lacks a node."""
+
+    exit_code = 4

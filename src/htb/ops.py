@@ -79,16 +79,14 @@ TRANSIENT_DELAY = 5.0
 
 def _retry(
     action: Callable[[], T],
-    client: Client,
-    servers: int,
-    wait: float,
+    recover: Callable[[], object],
     error: type[GridError],
     gave_up: str,
     retrying: str,
     say: Say,
     sleep: Callable[[float], None],
 ) -> T:
-    """Run ``action``; on ``error`` wait for ``servers`` servers and retry, bounded."""
+    """Run ``action``; on ``error`` wait, ``recover`` (wait for servers) and retry, bounded."""
     for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
         try:
             return action()
@@ -100,8 +98,26 @@ def _retry(
                 f"({attempt + 1} of {TRANSIENT_ATTEMPTS})"
             )
             sleep(TRANSIENT_DELAY)
-            wait_for_servers(client, servers, wait, sleep)
+            recover()
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _wait_up_to(
+    client: Client, servers: int, timeout: float, sleep: Callable[[float], None]
+) -> None:
+    """Wait, at most ``timeout`` seconds and without failing, for ``servers`` connected
+    servers - or for every server the node knows, if they are at least shares.happy (a
+    whole grid: waiting for another cannot help)."""
+    for _ in range(max(1, int(timeout))):
+        status = client.status()
+        if not status.running:
+            raise NodeNotRunningError(
+                "the Tahoe client node is not running: `htb start -m MANIFEST` builds and starts it"
+            )
+        whole = status.connected == len(status.servers) and status.connected >= status.happy
+        if status.connected >= servers or whole:
+            return
+        sleep(1.0)
 
 
 def retry_transient(
@@ -116,9 +132,7 @@ def retry_transient(
     """Run ``action``; on NotEnoughServersError wait for ``minimum`` servers and retry."""
     return _retry(
         action,
-        client,
-        minimum,
-        wait,
+        lambda: wait_for_servers(client, minimum, wait, sleep),
         NotEnoughServersError,
         f"too few storage servers accepted shares, {TRANSIENT_ATTEMPTS} attempts in a row: "
         "the grid is connected but not usable now; try again later "
@@ -138,18 +152,31 @@ def retry_download(
     say: Say = no_progress,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
-    """Run a download; on UnrecoverableError wait for ``servers`` servers and retry.
+    """Run a download; on UnrecoverableError wait for servers and retry, bounded.
 
     Tahoe drops and remakes a server's connection when another introducer relays a
     new copy of its announcement (a restarted node, an introducer back up): a
-    download under way then finds too few shares for a moment. Data that is truly
-    lost fails every attempt and is reported once, after the bound.
+    download under way then finds too few shares for a moment. And a server that is
+    connected may hold nothing (rebuilt with an empty disk) while those that hold the
+    shares are still reconnecting. So a retry waits for ``servers`` servers (those at
+    the start), then for one more than the attempt had, unless the grid is whole.
+    Data that is truly lost fails every attempt and is reported once, after the bound.
     """
+    started_with = [0]
+
+    def attempt() -> T:
+        started_with[0] = client.status().connected
+        return action()
+
+    def recover() -> None:
+        wait_for_servers(client, servers, wait, sleep)
+        # A connected server may hold no share (a storage node rebuilt with an empty
+        # disk) while those that do are still reconnecting.
+        _wait_up_to(client, started_with[0] + 1, wait, sleep)
+
     return _retry(
-        action,
-        client,
-        servers,
-        wait,
+        attempt,
+        recover,
         UnrecoverableError,
         f"too few storage servers hold shares of this data, {TRANSIENT_ATTEMPTS} attempts in "
         "a row: it cannot be rebuilt now (`htb status` shows the servers; `htb check` tells "
@@ -347,14 +374,18 @@ def check(
     repair: bool = False,
     say: Say = no_progress,
     wait: float = 120.0,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, CheckReport]:
     """Deep-check (and with ``repair``, repair) each alias's directory, adding leases.
 
     A check needs k servers to read; a repair needs shares.happy to place shares.
+    A check also gives the others a moment (servers still reconnecting would count
+    their shares as missing), then goes on with those there.
     """
     status = client.status()
     minimum = status.happy if repair else status.needed
-    wait_for_servers(client, minimum, wait)
+    wait_for_servers(client, minimum, wait, sleep)
+    _wait_up_to(client, status.happy, min(wait, INTRODUCER_GRACE), sleep)
     reports = {}
     for i, alias in enumerate(aliases, 1):
         say(f"[{i}/{len(aliases)}] {'checking and repairing' if repair else 'checking'} {alias}")

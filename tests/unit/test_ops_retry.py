@@ -170,3 +170,26 @@ def test_lost_data_fails_after_the_bound_and_leaves_the_disk_as_it_was(tmp_path:
     assert "\n" not in str(exc.value)
     assert sum("trying again" in line for line in said) == ops.TRANSIENT_ATTEMPTS - 1
     assert not (tmp_path / "r").exists()
+
+
+def test_a_restore_waits_for_the_servers_that_hold_shares(tmp_path: Path) -> None:
+    # Issue 10's rebuild: a storage node comes back with an empty disk and connects
+    # first; the servers that hold the shares are still reconnecting. The retry waits
+    # for one more server than the failed attempt had, not just for as many.
+    grid, client, entry, files = _backed_up(tmp_path)
+    keep, *empty = grid.server_names
+    for name in empty:
+        grid.drop_shares(name)
+    grid.stop_server(keep)
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 5:  # well after the retry's first wait has begun
+            grid.start_server(keep)
+
+    said: list[str] = []
+    (target,) = ops.restore(client, [entry], root=tmp_path / "r", say=said.append, sleep=sleep)
+    assert read_tree(target) == files
+    assert sum("trying again" in line for line in said) == 1
+    assert len(sleeps) >= 5

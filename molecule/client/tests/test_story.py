@@ -16,12 +16,14 @@ No test prints a secret: a failure names the kind of secret and the files.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import testinfra
@@ -29,6 +31,7 @@ from testinfra.utils.ansible_runner import AnsibleRunner
 
 from htb import gridmanager
 from htb.errors import SealError
+from htb.identity import open_archive
 from htb.manifest import read_sealed
 from htb.manifest.schema import canonical_json
 
@@ -127,6 +130,28 @@ def server_swissnums() -> set[str]:
         text = host.check_output("cat /var/lib/tahoe/*/private/*.furl 2>/dev/null || true")
         # A random swissnum is 32 characters; a fixed name (old introducers) is no secret.
         found.update(s for s in FURL_SWISSNUM.findall(text) if len(s) >= 20)
+    return found
+
+
+def identity_archive() -> dict[str, Any]:
+    """The operator's identity archive, opened (site.yml wrote it at prepare and rebuild)."""
+    passphrase = INVENTORY.get_variables(TAILS_NAME)["grid_manager_passphrase"]
+    hosts, _ = open_archive((EPHEMERAL / "identity.sealed").read_bytes(), passphrase)
+    return hosts
+
+
+def identity_secrets() -> list[str]:
+    """Every node key of the archive, base64 as it travels, and as the text it is."""
+    found = []
+    for identity in identity_archive().values():
+        for files in (*identity["tor"].values(), *identity["tahoe"].values()):
+            for name, content in files.items():
+                if name == "hostname" or name.endswith(".pubkey"):
+                    continue  # addresses and public keys: no secret
+                found.append(content)
+                text = base64.b64decode(content).decode("ascii", "replace")
+                # The lines of a key (PEM body, priv-v0-...; a FURL's swissnum is above).
+                found += [line for line in text.splitlines() if len(line) >= 40]
     return found
 
 
@@ -374,6 +399,7 @@ def test_ansible_output_at_vvv_shows_no_swissnum_cap_or_passphrase(tmp_path: Pat
         "caps": session_secrets("caps") + session_secrets("rootcaps"),
         "swissnums": sorted(server_swissnums() | set(session_secrets("swissnums"))),
         "passphrases": session_secrets("passphrases"),
+        "node identities": identity_secrets(),
     }
     assert len(secrets["swissnums"]) >= 1 + len(STORAGE)
     hits = {kind: grep(str(ANSIBLE_LOG), values) for kind, values in secrets.items()}
@@ -429,12 +455,45 @@ def test_second_snapshot_and_the_first_still_restores() -> None:
     assert not TAILS.file(f"/tmp/htb-first{DOCS}/new.txt").exists
 
 
-def test_a_storage_node_that_lost_its_disk_is_repaired_to_n_shares() -> None:
-    """Issue 10: every share of the first storage node deleted; `htb check` found
-    data to repair (exit 9), `htb check --repair` repaired all of it (exit 0), and
-    every storage index that node held has all N shares again, counted on the nodes."""
+def test_destroyed_nodes_come_back_at_the_same_onions_with_the_same_furls_and_keys() -> None:
+    """Issue 10: the second introducer's and the first storage node's containers were
+    destroyed (new containers, empty disks) and site.yml rebuilt them from the
+    identity archive: the same onion address, FURL, node key and TLS certificate."""
+    before = json.loads(remembered("rebuild-before.json"))
+    after = json.loads(remembered("repair.json"))
+    assert len(before["identity"]) == 2
+    assert all(len(d.splitlines()) >= 3 for d in before["identity"]), before
+    assert after["identity_after"] == before["identity"]
+    containers = json.loads((EPHEMERAL / "rebuild-containers.json").read_text())
+    for name, old_id in containers.items():
+        new_id = subprocess.run(
+            ["podman", "inspect", "--format", "{{.Id}}", name],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        assert new_id and new_id != old_id, name
+    assert set(containers) <= set(identity_archive())
+
+
+def test_her_unchanged_manifest_restores_through_the_rebuilt_introducer() -> None:
+    """With the first introducer down, her node (a fresh start, the same manifest)
+    joined through the rebuilt one and restored everything, byte-identical."""
+    after = json.loads(remembered("repair.json"))
+    assert (after["start"]["rc"], after["restore"]["rc"]) == (0, 0), after
+    root = f"/home/amnesia/after-rebuild{DOCS}"
+    check = TAILS.run(f"cd {root} && sha256sum --quiet -c {MEMORY}/first.sha256")
+    assert check.rc == 0, check.stdout + check.stderr
+
+
+def test_the_rebuilt_storage_node_is_repaired_to_n_shares() -> None:
+    """Issue 10: the rebuilt storage node came back with an empty disk; `htb check`
+    found data to repair (exit 9), `htb check --repair` repaired all of it (exit 0),
+    and every storage index that node had held has all N shares again, counted on
+    the nodes."""
+    lost = json.loads(remembered("rebuild-before.json"))["lost_indexes"]
     record = json.loads(remembered("repair.json"))
-    assert len(record["lost_indexes"]) > 100, record["lost_indexes"][:3]
+    assert len(lost) > 100, lost[:3]
     assert (record["check"]["rc"], record["repair"]["rc"]) == (9, 0), record
     # N of the invitation (molecule.yml's grid_client_shares_total).
     total = int(INVENTORY.get_variables(TAILS_NAME)["grid_client_shares_total"])
@@ -449,10 +508,8 @@ def test_a_storage_node_that_lost_its_disk_is_repaired_to_n_shares() -> None:
         for path in out.split():
             index, number = path.split("/")[-2:]
             held.setdefault(index, set()).add(number)
-    short = {
-        i: sorted(held.get(i, ())) for i in record["lost_indexes"] if len(held.get(i, ())) != total
-    }
-    assert short == {}, f"{len(short)} of {len(record['lost_indexes'])} objects short"
+    short = {i: sorted(held.get(i, ())) for i in lost if len(held.get(i, ())) != total}
+    assert short == {}, f"{len(short)} of {len(lost)} objects short"
 
 
 @pytest.fixture()

@@ -119,6 +119,14 @@ class KdfParams:
     opslimit: int
     memlimit: int
 
+    @classmethod
+    def from_options(cls, opslimit: int | None, memlimit_mib: int | None) -> KdfParams:
+        """The cost an Ansible module was given (0 or None: the default's part)."""
+        return cls(
+            opslimit=opslimit or DEFAULT_KDF.opslimit,
+            memlimit=memlimit_mib * MIB if memlimit_mib else DEFAULT_KDF.memlimit,
+        )
+
     def in_bounds(self) -> bool:
         """Whether htb runs this cost (the bound of docs/manifest-format.md)."""
         return (

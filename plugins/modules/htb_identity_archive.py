@@ -1,0 +1,1 @@
+../../library/htb_identity_archive.py
