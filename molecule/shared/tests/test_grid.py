@@ -6,6 +6,7 @@ from the scenario's inventory groups.
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import json
@@ -19,7 +20,7 @@ import testinfra
 import yaml
 from testinfra.utils.ansible_runner import AnsibleRunner
 
-from htb import gridmanager
+from htb import gridmanager, identity
 
 INVENTORY = AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
 TAHOE = "/opt/tahoe-lafs/bin/tahoe"
@@ -388,8 +389,44 @@ def test_ansible_output_at_vvv_shows_no_swissnum_or_key() -> None:
     assert key.encode() not in sealed
     secrets["the Grid Manager's key"] = key
     secrets["the Grid Manager's passphrase"] = GRID_MANAGER_PASSPHRASE
+    # The identity archive's contents, base64 as they travel between the modules.
+    for host, entry in archived_identities().items():
+        for part, nodes in entry.items():
+            for node, files in nodes.items():
+                for name, content in files.items():
+                    if name != "hostname" and not name.endswith(".pubkey"):
+                        secrets[f"{host} {part} {node} {name} (base64)"] = content
     assert all(len(secret) >= 26 for secret in secrets.values())
     assert [name for name, secret in secrets.items() if secret in log] == []
+
+
+def archived_identities() -> dict[str, identity.Identity]:
+    path = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"] + "/identity.sealed"
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    with open(path, "rb") as f:
+        hosts, _ = identity.open_archive(f.read(), GRID_MANAGER_PASSPHRASE)
+    return hosts
+
+
+def test_the_identity_archive_holds_every_server_node_and_the_grid_manager_key() -> None:
+    """site.yml's last play sealed what makes each introducer and storage node itself
+    (and the Grid Manager's key file) on the controller; the rogue node is not in it."""
+    ephemeral = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
+    with open(ephemeral + "/identity.sealed", "rb") as f:
+        hosts, grid_manager_key = identity.open_archive(f.read(), GRID_MANAGER_PASSPHRASE)
+    with open(ephemeral + "/grid-manager.key", "rb") as f:
+        assert grid_manager_key == f.read()
+    assert set(hosts) == {h.backend.hostname for h, _ in NODES}
+    for host, node in NODES:
+        entry = hosts[host.backend.hostname]
+        onion = entry["tor"][f"tahoe-{node}"]
+        for name in ("hs_ed25519_secret_key", "hostname"):
+            on_disk = host.file(f"/var/lib/tor/onion/tahoe-{node}/{name}").content
+            assert base64.b64decode(onion[name]) == on_disk, (host, name)
+        furl = f"private/{node}.furl"
+        for name in ("private/node.pem", furl):
+            on_disk = host.file(f"/var/lib/tahoe/{node}/{name}").content
+            assert base64.b64decode(entry["tahoe"][node][name]) == on_disk, (host, name)
 
 
 def test_tahoe_config_hides_the_ip() -> None:
