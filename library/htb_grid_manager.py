@@ -163,14 +163,6 @@ class _Fail(Exception):
     """A message for fail_json."""
 
 
-def _passphrase(p: dict[str, Any]) -> str:
-    if p["passphrase"]:
-        return htb_passphrase.validate(p["passphrase"], "the passphrase option")
-    if p["passphrase_file"]:
-        return htb_passphrase.read_file(Path(p["passphrase_file"]))
-    raise _Fail("no passphrase: set passphrase or passphrase_file (grid_manager_passphrase)")
-
-
 def _kdf(p: dict[str, Any]) -> KdfParams:
     return KdfParams.from_options(p["kdf_opslimit"], p["kdf_memlimit_mib"])
 
@@ -251,7 +243,12 @@ def main() -> None:
         )
     p = module.params
     try:
-        private, created = _key(module, _passphrase(p))
+        private, created = _key(
+            module,
+            htb_passphrase.from_options(
+                p["passphrase"], p["passphrase_file"], "grid_manager_passphrase"
+            ),
+        )
         result: dict[str, Any] = {
             "changed": created,
             "created": created,

@@ -170,14 +170,6 @@ class _Fail(Exception):
     """A message for fail_json."""
 
 
-def _passphrase(p: dict[str, Any]) -> str:
-    if p["passphrase"]:
-        return htb_passphrase.validate(p["passphrase"], "the passphrase option")
-    if p["passphrase_file"]:
-        return htb_passphrase.read_file(Path(p["passphrase_file"]))
-    raise _Fail("no passphrase: set passphrase or passphrase_file (identity_passphrase)")
-
-
 def _open(path: Path, secret: str) -> tuple[dict[str, Any], bytes | None]:
     # A file that does not open is never replaced: it may be the only copy.
     return identity.open_archive(path.read_bytes(), secret) if path.exists() else ({}, None)
@@ -278,7 +270,9 @@ def main() -> None:
         )
     p = module.params
     try:
-        secret = _passphrase(p)
+        secret = htb_passphrase.from_options(
+            p["passphrase"], p["passphrase_file"], "identity_passphrase"
+        )
         result = _present(module, secret) if p["state"] == "present" else _opened(module, secret)
     except (HtbError, _Fail) as exc:
         module.fail_json(msg=str(exc))

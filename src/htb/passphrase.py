@@ -250,3 +250,14 @@ def read(
     if confirm and _prompt("Again: ") != first:
         raise PassphraseUnavailableError("the two passphrases differ; nothing was written")
     return first
+
+
+def from_options(passphrase: str | None, passphrase_file: str | None, variable: str) -> str:
+    """The passphrase an Ansible module was given, as text or as a file's first line."""
+    if passphrase:
+        return validate(passphrase, "the passphrase option")
+    if passphrase_file:
+        return read_file(Path(passphrase_file))
+    raise PassphraseUnavailableError(
+        f"no passphrase: set passphrase or passphrase_file ({variable})"
+    )
