@@ -183,9 +183,11 @@ def _present(module: AnsibleModule, secret: str) -> dict[str, Any]:
     key = old_key
     if p["grid_manager_key_path"]:
         key_path = Path(p["grid_manager_key_path"])
-        if not key_path.is_file():
+        if key_path.is_file():
+            key = key_path.read_bytes()
+        # In check mode a first run has no key yet (htb_grid_manager would create it).
+        elif not module.check_mode:
             raise _Fail(f"no Grid Manager key file at {key_path}")
-        key = key_path.read_bytes()
     updated = sorted(h for h, i in p["hosts"].items() if old_hosts.get(h) != i)
     changed = not path.exists() or bool(updated) or key != old_key
     if changed:

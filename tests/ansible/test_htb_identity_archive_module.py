@@ -76,9 +76,15 @@ def test_seals_merges_and_changes_nothing_the_second_time(tmp_path: Path) -> Non
 
 def test_check_mode_writes_nothing(tmp_path: Path) -> None:
     archive = tmp_path / "identity.sealed"
-    done, (out,) = run(tmp_path, archive_task(archive, hosts={"s1": node()}), args=("--check",))
+    # A first run in check mode: the Grid Manager's key is not there yet either.
+    missing_key = str(tmp_path / "grid-manager.key")
+    task = archive_task(archive, hosts={"s1": node()}, grid_manager_key_path=missing_key)
+    done, (out,) = run(tmp_path, task, args=("--check",))
     assert done.returncode == 0, done.stdout + done.stderr
     assert out["changed"] and not archive.exists()
+    done, (out,) = run(tmp_path, task)
+    assert done.returncode != 0 and "no Grid Manager key file at" in out["msg"]
+    assert not archive.exists()
 
 
 def test_opens_the_named_hosts_and_puts_the_grid_manager_key_back(tmp_path: Path) -> None:
