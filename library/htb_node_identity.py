@@ -14,8 +14,7 @@ description:
   - A node of the grid is its keys - the onion service's Ed25519 key (its C(.onion)
     address) and the Tahoe node's TLS key and certificate (its node id, in every FURL
     that names it) - and the FURLs it was given. A host rebuilt without them is a new
-    node - new addresses for every client to learn, storage servers whose shares nobody
-    finds again.
+    node - at addresses that no manifest or invitation in circulation knows.
   - V(read) returns those files of the managed host, base64-encoded (the onion service's
     secret key is binary), as RV(identity), to keep on the controller. Changes nothing.
   - V(restore) writes into O(directory) the files of O(files) that are missing there and
