@@ -39,6 +39,17 @@ T = TypeVar("T")
 INTRODUCER_GRACE = 45.0
 
 
+def _running_status(client: Client) -> Status:
+    """The node's status; raises when no node runs (never started, stopped, or a
+    reboot took it): waiting for servers cannot help then."""
+    status = client.status()
+    if not status.running:
+        raise NodeNotRunningError(
+            "the Tahoe client node is not running: `htb start -m MANIFEST` builds and starts it"
+        )
+    return status
+
+
 def wait_for_servers(
     client: Client,
     minimum: int,
@@ -50,12 +61,7 @@ def wait_for_servers(
     start = clock()
     deadline = start + timeout
     while True:
-        status = client.status()
-        if not status.running:
-            # No node (never started, stopped, or a reboot took it): waiting cannot help.
-            raise NodeNotRunningError(
-                "the Tahoe client node is not running: `htb start -m MANIFEST` builds and starts it"
-            )
+        status = _running_status(client)
         now = clock()
         settled = status.introducers_pending == 0 or now - start >= INTRODUCER_GRACE
         if status.connected >= minimum and (settled or now >= deadline):
@@ -109,11 +115,7 @@ def _wait_up_to(
     servers - or for every server the node knows, if they are at least shares.happy (a
     whole grid: waiting for another cannot help)."""
     for _ in range(max(1, int(timeout))):
-        status = client.status()
-        if not status.running:
-            raise NodeNotRunningError(
-                "the Tahoe client node is not running: `htb start -m MANIFEST` builds and starts it"
-            )
+        status = _running_status(client)
         whole = status.connected == len(status.servers) and status.connected >= status.happy
         if status.connected >= servers or whole:
             return
