@@ -1,0 +1,409 @@
+"""One signed bundle per activist: ``htb-<name>.run``, installed on Tails without root.
+
+A bundle is a POSIX sh header followed by an uncompressed tar payload, with a
+detached OpenPGP signature ``htb-<name>.run.sig`` by the operator's key. The header
+(``HEADER``) checks the signature of its own file with gpg - a ``VALIDSIG`` of the
+operator's fingerprint, written into the header at build time - copies nothing
+anywhere but a private temporary directory in RAM, unpacks the payload there and
+runs its ``install.py`` (:mod:`htb.bundle_installer`) with the options it was given.
+
+The payload: ``install.py``, ``bundle.json`` (name, Python, fingerprint),
+``requirements.txt`` (each wheel pinned with its sha256, for pip's
+``--require-hashes``), ``wheels/*.whl`` (the wheelhouse that
+``scripts/build-tails-wheelhouse`` makes), ``manifest.htbm`` (the sealed invitation)
+and ``SHA256SUMS`` of all of them.
+
+The same inputs give the same bytes (sorted entries, mtime 0, owner 0): a rebuild
+changes nothing, and only a changed bundle is signed again (an OpenPGP signature is
+not deterministic).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import subprocess
+import tarfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path, PurePosixPath
+
+from htb import bundle_installer
+from htb.errors import HtbError
+from htb.manifest import write_atomic
+
+FORMAT = 1
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+FINGERPRINT_RE = re.compile(r"[0-9A-F]{40}|[0-9A-F]{64}")
+# name-version(-build)?-python-abi-platform.whl
+WHEEL_RE = re.compile(
+    r"(?P<name>[A-Za-z0-9._]+)-(?P<version>[A-Za-z0-9.!+_]+)(-\d[^-]*)?"
+    r"-(?P<py>[^-]+)-(?P<abi>[^-]+)-(?P<plat>[^-]+)\.whl"
+)
+
+
+class BundleError(HtbError):
+    """A bundle could not be built, signed or checked."""
+
+
+HEADER = r"""#!/bin/sh
+# htb bundle for @NAME@: htb and tahoe-lafs for Tails, installed as you (never
+# root) into Persistent Storage, with your sealed invitation.
+#
+# Signed by the operator's OpenPGP key, fingerprint
+#   @FPR@
+# 1. Check it:  gpg --import operator.asc
+#               (compare the fingerprint gpg shows with the one the operator gave
+#                you in person, then:)
+#               gpg --verify htb-@NAME@.run.sig htb-@NAME@.run
+# 2. Install:   sh htb-@NAME@.run
+# Before installing, this file checks its own signature again (the .sig file beside
+# it, the operator's key in your keyring) and writes nothing but a private temporary
+# directory in RAM until the signature and every file's digest are good.
+# Options: sh htb-@NAME@.run --help
+#
+# Exit codes: 0 installed or already installed (--check: reported); 1 a local
+# error; 2 bad options; 3 the signature: no .sig, no gpg, the operator's key not
+# imported, a bad signature or another key's; 4 the content does not match its
+# digests; 5 this system: root, no Persistent Storage, another Python; 6 a
+# different manifest is installed; 7 the virtualenv or pip failed.
+#
+# Below this header: a tar archive (install.py, the wheels, the sealed invitation).
+set -u
+umask 077
+HTB_FPR=@FPR@
+HTB_SKIP=@SKIP@
+die() { printf 'htb-bundle: error: %s\n' "$2" >&2; exit "$1"; }
+case "${1:-}" in
+  -h | --help)
+    cat <<'HTB_HELP_END'
+@HELP@HTB_HELP_END
+    exit 0 ;;
+esac
+self=$0
+[ -f "$self" ] || die 2 "run this file by its name: sh htb-@NAME@.run"
+[ -f "$self.sig" ] ||
+  die 3 "no signature $self.sig: put the .sig file the operator gave you beside this file"
+command -v gpg >/dev/null 2>&1 ||
+  die 3 "gpg is not installed: it is needed to check the operator's signature"
+command -v python3 >/dev/null 2>&1 || die 5 "python3 is not installed"
+if [ -n "${XDG_RUNTIME_DIR:-}" ] && [ -d "$XDG_RUNTIME_DIR" ] && [ -w "$XDG_RUNTIME_DIR" ]; then
+  base=$XDG_RUNTIME_DIR
+else
+  base=/tmp
+fi
+tmp=$(mktemp -d "$base/htb-bundle.XXXXXXXX") || die 1 "cannot make a private directory in $base"
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' HUP INT TERM
+chmod 700 "$tmp" || die 1 "cannot make $tmp private"
+# The copies are checked and unpacked: the file cannot change in between.
+cp "$self" "$tmp/bundle.run" && cp "$self.sig" "$tmp/bundle.run.sig" ||
+  die 1 "cannot copy the bundle into $tmp"
+status=$(LC_ALL=C gpg --batch --no-tty --trust-model always --status-fd 1 \
+  --verify "$tmp/bundle.run.sig" "$tmp/bundle.run" 2>/dev/null)
+good=no bad=no other=no nokey=no
+while read -r tag kind rest; do
+  [ "$tag" = "[GNUPG:]" ] || continue
+  case "$kind" in
+    VALIDSIG)
+      case " $rest " in
+        *" $HTB_FPR "*) good=yes ;;
+        *) other=yes ;;
+      esac ;;
+    BADSIG | REVKEYSIG) bad=yes ;;
+    NO_PUBKEY) nokey=yes ;;
+  esac
+done <<HTB_STATUS_END
+$status
+HTB_STATUS_END
+if [ "$bad" = yes ]; then
+  die 3 "BAD signature: not what the operator signed (altered or damaged); do not use it"
+elif [ "$good" = yes ]; then
+  :
+elif [ "$other" = yes ]; then
+  die 3 "signed by another key, not the operator's ($HTB_FPR); do not use it"
+elif [ "$nokey" = yes ]; then
+  key="gpg --import operator.asc (its fingerprint must be $HTB_FPR)"
+  die 3 "the operator's key is not in your keyring: $key, then run this again"
+else
+  die 3 "$self.sig is not a valid signature of this file; do not use it"
+fi
+mkdir "$tmp/payload" || die 1 "cannot make $tmp/payload"
+tail -c "+$((HTB_SKIP + 1))" "$tmp/bundle.run" | tar -xf - -C "$tmp/payload" 2>/dev/null ||
+  die 4 "the bundle's content could not be unpacked"
+rm -f "$tmp/bundle.run" "$tmp/bundle.run.sig"
+python3 "$tmp/payload/install.py" --bundle-dir "$tmp/payload" "$@"
+exit $?
+"""
+
+
+@dataclass(frozen=True)
+class Wheel:
+    filename: str
+    project: str
+    version: str
+    sha256: str
+    python: str | None  # "3.13" for a cp313-cp313 wheel; None for pure or abi3 wheels
+
+
+def parse_wheel(filename: str, data: bytes) -> Wheel:
+    m = WHEEL_RE.fullmatch(filename)
+    if not m:
+        raise BundleError(f"not a wheel's file name: {filename}")
+    python = None
+    abi = re.fullmatch(r"cp(\d)(\d+)", m.group("abi"))
+    if abi:
+        python = f"{abi.group(1)}.{abi.group(2)}"
+    return Wheel(
+        filename=filename,
+        project=re.sub(r"[-_.]+", "-", m.group("name")).lower(),
+        version=m.group("version"),
+        sha256=hashlib.sha256(data).hexdigest(),
+        python=python,
+    )
+
+
+def read_wheelhouse(archive: Path) -> dict[str, bytes]:
+    """The wheels of a wheelhouse tar (``scripts/build-tails-wheelhouse``), by file name."""
+    wheels: dict[str, bytes] = {}
+    try:
+        with tarfile.open(archive) as tar:
+            for member in tar:
+                name = PurePosixPath(member.name).name
+                if not member.isfile() or not name.endswith(".whl"):
+                    continue
+                if name in wheels:
+                    raise BundleError(f"the wheelhouse {archive} holds {name} twice")
+                f = tar.extractfile(member)
+                if f is not None:  # always, for a regular file
+                    wheels[name] = f.read()
+    except (OSError, tarfile.TarError) as exc:
+        raise BundleError(f"cannot read the wheelhouse {archive}: {exc}") from None
+    if not wheels:
+        raise BundleError(f"the wheelhouse {archive} holds no wheel")
+    return wheels
+
+
+def requirements(wheels: list[Wheel]) -> str:
+    projects: dict[str, str] = {}
+    for w in wheels:
+        if w.project in projects:
+            raise BundleError(f"two wheels of {w.project}: {projects[w.project]}, {w.filename}")
+        projects[w.project] = w.filename
+    if "pip" not in projects:
+        raise BundleError("the wheelhouse has no pip wheel (the installer runs pip from it)")
+    return "".join(
+        f"{w.project}=={w.version} --hash=sha256:{w.sha256}\n"
+        for w in sorted(wheels, key=lambda w: w.project)
+    )
+
+
+def python_of(wheels: list[Wheel], python_version: str | None) -> str:
+    found = sorted({w.python for w in wheels if w.python})
+    if len(found) > 1:
+        raise BundleError(f"the wheels are for several Pythons: {', '.join(found)}")
+    if python_version is not None:
+        if not re.fullmatch(r"3\.\d+", python_version):
+            raise BundleError(f"not a Python version (major.minor): {python_version}")
+        if found and found[0] != python_version:
+            raise BundleError(f"the wheels are for Python {found[0]}, not {python_version}")
+        return python_version
+    if not found:
+        raise BundleError("the wheels do not say their Python: give its version (e.g. 3.13)")
+    return found[0]
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.fullmatch(name):
+        raise BundleError(f"not a bundle name (letters, digits, . _ -): {name!r}")
+    return name
+
+
+def check_fingerprint(fingerprint: str) -> str:
+    fpr = fingerprint.replace(" ", "").upper()
+    if not FINGERPRINT_RE.fullmatch(fpr):
+        raise BundleError("the operator's fingerprint must be the key's full fingerprint (40 hex)")
+    return fpr
+
+
+def installer_source() -> bytes:
+    return resources.files("htb").joinpath("bundle_installer.py").read_bytes()
+
+
+def header(name: str, fingerprint: str, skip: int) -> bytes:
+    help_text = bundle_installer.parser(home="$HOME", prog=f"sh htb-{name}.run").format_help()
+    text = (
+        HEADER.replace("@NAME@", name)
+        .replace("@FPR@", fingerprint)
+        .replace("@HELP@", help_text)
+        .replace("@SKIP@", str(skip))
+    )
+    return text.encode("utf-8")
+
+
+def payload(
+    wheelhouse: Path, manifest: Path, fingerprint: str, name: str, python_version: str | None
+) -> tuple[bytes, str]:
+    """The tar payload, and the Python it is for."""
+    raw = read_wheelhouse(wheelhouse)
+    wheels = [parse_wheel(n, d) for n, d in sorted(raw.items())]
+    python = python_of(wheels, python_version)
+    try:
+        sealed = manifest.read_bytes()
+    except OSError as exc:
+        raise BundleError(f"cannot read the manifest {manifest}: {exc.strerror}") from None
+    meta = {
+        "format": FORMAT,
+        "name": name,
+        "python": python,
+        "fingerprint": fingerprint,
+        "manifest": "manifest.htbm",
+    }
+    files: dict[str, bytes] = {
+        "install.py": installer_source(),
+        "bundle.json": (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode(),
+        "requirements.txt": requirements(wheels).encode(),
+        "manifest.htbm": sealed,
+        **{f"wheels/{n}": d for n, d in raw.items()},
+    }
+    files["SHA256SUMS"] = "".join(
+        f"{hashlib.sha256(d).hexdigest()}  {n}\n" for n, d in sorted(files.items())
+    ).encode()
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        entries = sorted({*files, "wheels/"})
+        for entry in entries:
+            info = tarfile.TarInfo(entry.rstrip("/"))
+            info.mtime = 0
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            if entry.endswith("/"):
+                info.type = tarfile.DIRTYPE
+                info.mode = 0o700
+                tar.addfile(info)
+            else:
+                info.mode = 0o600
+                info.size = len(files[entry])
+                tar.addfile(info, io.BytesIO(files[entry]))
+    return out.getvalue(), python
+
+
+def build_run(
+    wheelhouse: Path,
+    manifest: Path,
+    fingerprint: str,
+    name: str,
+    python_version: str | None = None,
+) -> tuple[bytes, str]:
+    """The bytes of ``htb-<name>.run`` (the same for the same inputs) and its Python."""
+    name = check_name(name)
+    fpr = check_fingerprint(fingerprint)
+    body, python = payload(wheelhouse, manifest, fpr, name, python_version)
+    skip = 0
+    while True:  # the header's length is written into the header
+        head = header(name, fpr, skip)
+        if len(head) == skip:
+            return head + body, python
+        skip = len(head)
+
+
+def _gpg(gnupg_home: Path | None, *args: str) -> subprocess.CompletedProcess[bytes]:
+    home = ["--homedir", str(gnupg_home)] if gnupg_home else []
+    try:
+        return subprocess.run(
+            ["gpg", "--batch", "--no-tty", *home, *args],
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            check=False,
+            env={**os.environ, "LC_ALL": "C"},
+        )
+    except OSError as exc:
+        raise BundleError(f"cannot run gpg: {exc.strerror}") from None
+
+
+def signature_valid(path: Path, signature: Path, fingerprint: str, gnupg_home: Path | None) -> bool:
+    """Whether ``signature`` is a good signature of ``path`` by that key (its VALIDSIG)."""
+    if not signature.is_file() or not path.is_file():
+        return False
+    fpr = check_fingerprint(fingerprint)
+    done = _gpg(
+        gnupg_home, "--trust-model", "always", "--status-fd", "1", "--verify",
+        str(signature), str(path),
+    )  # fmt: skip
+    lines = done.stdout.decode("utf-8", "replace").splitlines()
+    if any(line.split()[1:2] in (["BADSIG"], ["REVKEYSIG"]) for line in lines):
+        return False
+    return any(line.startswith("[GNUPG:] VALIDSIG ") and fpr in line.split()[2:] for line in lines)
+
+
+def sign(path: Path, fingerprint: str, gnupg_home: Path | None) -> Path:
+    """Write ``<path>.sig``, a detached signature by that key (atomically)."""
+    fpr = check_fingerprint(fingerprint)
+    signature = path.with_name(path.name + ".sig")
+    tmp = path.with_name(f".{signature.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    done = _gpg(gnupg_home, "--local-user", fpr, "--output", str(tmp), "--detach-sign", str(path))
+    if done.returncode != 0 or not tmp.is_file():
+        tmp.unlink(missing_ok=True)
+        last = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise BundleError(
+            f"gpg could not sign with {fpr}: {last[-1] if last else 'exit ' + str(done.returncode)}"
+        )
+    tmp.chmod(0o644)
+    os.replace(tmp, signature)
+    return signature
+
+
+def export_public_key(fingerprint: str, gnupg_home: Path | None) -> bytes:
+    """The operator's public key, armored (``operator.asc``)."""
+    fpr = check_fingerprint(fingerprint)
+    done = _gpg(gnupg_home, "--armor", "--export-options", "export-minimal", "--export", fpr)
+    if done.returncode != 0 or b"BEGIN PGP PUBLIC KEY BLOCK" not in done.stdout:
+        raise BundleError(f"no public key {fpr} in the keyring")
+    return done.stdout
+
+
+@dataclass(frozen=True)
+class Result:
+    path: Path
+    signature: Path
+    sha256: str
+    python: str
+    changed: bool  # the .run's bytes changed (or would)
+    signed: bool  # the .sig was (or would be) made anew
+
+
+def build(
+    dest: Path,
+    wheelhouse: Path,
+    manifest: Path,
+    fingerprint: str,
+    name: str,
+    *,
+    gnupg_home: Path | None = None,
+    python_version: str | None = None,
+    check: bool = False,
+) -> Result:
+    """``dest/htb-<name>.run`` and its ``.sig``: rewritten and re-signed only when needed."""
+    data, python = build_run(wheelhouse, manifest, fingerprint, name, python_version)
+    path = dest / f"htb-{check_name(name)}.run"
+    signature = path.with_name(path.name + ".sig")
+    changed = not path.is_file() or path.read_bytes() != data
+    signed = changed or not signature_valid(path, signature, fingerprint, gnupg_home)
+    if not check:
+        if changed:
+            dest.mkdir(mode=0o700, parents=True, exist_ok=True)
+            write_atomic(path, data, mode=0o600)
+        if signed:
+            sign(path, fingerprint, gnupg_home)
+    return Result(
+        path=path,
+        signature=signature,
+        sha256=hashlib.sha256(data).hexdigest(),
+        python=python,
+        changed=changed,
+        signed=signed,
+    )
