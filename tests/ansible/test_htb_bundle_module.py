@@ -1,0 +1,104 @@
+"""The htb_bundle module, run through ansible-playbook itself on localhost, with real gpg."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from localplay import PLAYBOOK_BIN, REPO, play, results
+from unit.test_bundle import PY, SEALED, kill_agent, make_wheelhouse, new_key
+
+pytestmark = pytest.mark.ansible
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    base = tmp_path_factory.mktemp("inputs")
+    home = base / "gpg"
+    fpr = new_key(home, "HTB module test operator <operator@example.invalid>")
+    manifest = base / "alice.htbm.asc"
+    manifest.write_bytes(SEALED)
+    yield {
+        "name": "alice",
+        "wheelhouse": str(make_wheelhouse(base / "wh")),
+        "manifest": str(manifest),
+        "fingerprint": fpr,
+        "gnupg_home": str(home),
+        "python_version": PY,
+    }
+    kill_agent(home)
+
+
+def task(inputs: dict[str, str], dest: Path, **params: Any) -> dict[str, Any]:
+    return {"htb_bundle": {**inputs, "dest": str(dest), **params}, "register": "out"}
+
+
+def test_check_mode_then_build_then_nothing(tmp_path: Path, inputs: dict[str, str]) -> None:
+    dest = tmp_path / "bundles"
+    done = play(tmp_path, task(inputs, dest), args=("--check",))
+    assert done.returncode == 0, done.stdout + done.stderr
+    (checked,) = results(done)
+    assert checked["changed"] and checked["signed"] and not dest.exists()
+
+    done = play(tmp_path, task(inputs, dest), task(inputs, dest))
+    assert done.returncode == 0, done.stdout + done.stderr
+    first, second = results(done)
+    assert first["changed"] and first["signed"]
+    assert not second["changed"] and not second["signed"]
+    run = dest / "htb-alice.run"
+    assert first["path"] == str(run) and first["signature"] == str(run) + ".sig"
+    assert first["sha256"] == checked["sha256"] == second["sha256"]
+    assert first["python_version"] == PY
+    assert run.stat().st_mode & 0o777 == 0o600
+    assert dest.stat().st_mode & 0o777 == 0o700
+    # The sealed manifest's bytes are in no output.
+    assert SEALED.decode("latin-1") not in done.stdout + done.stderr
+
+    # A missing or broken signature: signed again (and only that).
+    sig = Path(first["signature"])
+    before = run.read_bytes()
+    sig.write_bytes(b"broken")
+    done = play(tmp_path, task(inputs, dest), args=("--check",))
+    (out,) = results(done)
+    assert out["changed"] and out["signed"] and sig.read_bytes() == b"broken"
+    done = play(tmp_path, task(inputs, dest))
+    (out,) = results(done)
+    assert out["changed"] and out["signed"]
+    assert run.read_bytes() == before and sig.read_bytes() != b"broken"
+    gpg = ["gpg", "--batch", "--homedir", inputs["gnupg_home"], "--verify", str(sig), str(run)]
+    assert subprocess.run(gpg, capture_output=True, check=False).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"fingerprint": "not-a-fingerprint"}, "full fingerprint"),
+        ({"fingerprint": "0123456789ABCDEF0123456789ABCDEF01234567"}, "could not sign"),
+        ({"wheelhouse": "/nonexistent/wh.tar"}, "cannot read the wheelhouse"),
+        ({"manifest": "/nonexistent/alice.htbm"}, "cannot read the manifest"),
+        ({"name": "a/b"}, "not a bundle name"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(
+    tmp_path: Path, inputs: dict[str, str], params: dict[str, str], message: str
+) -> None:
+    dest = tmp_path / "bundles"
+    done = play(tmp_path, task(inputs, dest, **params))
+    assert done.returncode != 0
+    (out,) = results(done)
+    assert out["failed"] and message in out["msg"] and "\n" not in out["msg"]
+    assert not (dest / "htb-alice.run.sig").exists()
+
+
+def test_ansible_doc_renders() -> None:
+    doc = subprocess.run(
+        [str(PLAYBOOK_BIN.with_name("ansible-doc")), "-M", str(REPO / "library"), "htb_bundle"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert doc.returncode == 0, doc.stderr
+    assert "fingerprint" in doc.stdout and "python_version" in doc.stdout
