@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
 import math
 import os
@@ -24,18 +23,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-import segno
-
-from htb import __version__, backupdb, nodedir, ops
+from htb import __version__, nodedir, ops, session
 from htb import passphrase as pw
 from htb.client import CheckReport, Client, Progress, Status, TorSettings
-from htb.errors import GridError, HtbError, ManifestInvalidError
+from htb.errors import EXIT_MEANINGS, ManifestInvalidError
 from htb.manifest import (
     DEFAULT_KDF,
     KdfParams,
     Manifest,
     Opened,
-    envelope,
     loads,
     read_limited,
     read_sealed,
@@ -46,36 +42,30 @@ from htb.manifest.legacy import restore_version_warnings
 from htb.tahoe import DEFAULT_WEB_PORT, TahoeClient
 
 ClientFactory = Callable[[argparse.Namespace], Client]
-_LOOPBACK_HINTS = ("tcp:127.0.0.1:", "tcp:localhost:", "127.0.0.1:", "localhost:")
 _BOM = b"\xef\xbb\xbf"
 
-EXIT_CODES = """\
-exit codes:
-  0    ok
-  1    local system problem (a file cannot be read/written, not enough free memory
-       to derive the key)
-  2    usage error (argparse: bad/unknown option, bad option value)
-  3    sealed-file problem (not a manifest, too large, unsupported version/KDF/cost,
-       truncated, damaged armor, wrong passphrase, tampered)
-  4    invalid manifest content (schema, JSON, 2014 fields)
-  5    weak/missing/unreadable passphrase
-  6    grid problems
-  7    restore refused
-  8    verification failed
-  9    check: some data needs repair (`htb check --repair` rebuilds it)
-  10   check: some data is unrecoverable, or could not be walked
-  130  interrupted
-
+# Details beside each code's meaning (htb.errors.EXIT_MEANINGS) in `htb --help`.
+_EXIT_DETAILS = {
+    1: " (a file cannot be read/written, not enough free memory\n       to derive the key)",
+    2: " (argparse: bad/unknown option, bad option value)",
+    3: " (not a manifest, too large, unsupported version/KDF/cost,\n"
+    "       truncated, damaged armor, wrong passphrase, tampered)",
+    4: " (schema, JSON, 2014 fields)",
+    9: " (`htb check --repair` rebuilds it)",
+}
+EXIT_CODES = (
+    "exit codes:\n"
+    + "".join(
+        f"  {code:<5}{meaning}{_EXIT_DETAILS.get(code, '')}\n"
+        for code, meaning in EXIT_MEANINGS.items()
+    )
+    + """
 With --json (status, snapshots, check) stdout holds one JSON object, also on
 an error: {"error": "<the error line>", "exit": N}; usage errors (2) print none.
 """
+)
 
-
-def one_line(message: str) -> str:
-    """``message`` as one line: line breaks become spaces, other control characters escapes."""
-    return "".join(
-        ch if ch.isprintable() else " " if ch.isspace() else ascii(ch)[1:-1] for ch in message
-    )
+one_line = session.one_line
 
 
 def _say(message: str) -> None:
@@ -113,15 +103,14 @@ def _open_with(args: argparse.Namespace) -> tuple[Opened, str]:
     if not args.manifest:
         raise ManifestInvalidError("no manifest: pass --manifest FILE or set HTB_MANIFEST")
     secret = _passphrase(args)
-    _say("opening the manifest (deriving the key takes a second)")
-    return read_sealed(Path(args.manifest), secret), secret
+    return session.open_file(Path(args.manifest), secret, say=_say), secret
 
 
 def _open(args: argparse.Namespace) -> Manifest:
     return _open_with(args)[0].manifest
 
 
-INVITATION_REFUSED = "this is an invitation: run `htb start` first to create your backups"
+INVITATION_REFUSED = session.INVITATION_REFUSED
 
 
 def _open_full(args: argparse.Namespace) -> Manifest:
@@ -164,24 +153,9 @@ def _write_output(path: str | None, data: bytes, what: str) -> None:
 
 
 def _tor(args: argparse.Namespace, manifest: Manifest) -> TorSettings | None:
-    hints = manifest.non_onion_hints()
-    if args.unsafe_no_tor:
-        remote = [h for h in hints if not h.startswith(_LOOPBACK_HINTS)]
-        if remote or not hints:
-            raise GridError(
-                "--unsafe-no-tor is only for test grids on 127.0.0.1; this manifest "
-                "points elsewhere, so it must be used over Tor"
-            )
-        return None
-    if hints:
-        # Shown only if it is a bare hint: anything with '@' or '/' may hold a FURL's
-        # swissnum or tub id.
-        shown = "" if "@" in hints[0] or "/" in hints[0] else f" ({hints[0]})"
-        raise GridError(
-            f"manifest grid has a non-onion connection hint{shown}: htb joins only "
-            "onion grids, where no server's or client's address is revealed"
-        )
-    return TorSettings(socks_port=args.tor_socks_port, control_port=args.tor_control_port)
+    return session.tor_settings(
+        manifest, args.tor_socks_port, args.tor_control_port, unsafe_no_tor=args.unsafe_no_tor
+    )
 
 
 # --- verbs -------------------------------------------------------------------------
@@ -272,9 +246,16 @@ def _join(
         new_secret = secret
     else:
         new_secret = _new_passphrase(args)
-    full = ops.create_backups(make_client(args), invitation, tor, say=_say, wait=args.timeout)
-    sealed = seal(full, new_secret, armored=opened.form == "armored", kdf=_kdf(args))
-    write_atomic(Path(args.manifest), sealed)
+    session.join(
+        make_client(args),
+        opened,
+        new_secret,
+        Path(args.manifest),
+        tor,
+        kdf=_kdf(args),
+        say=_say,
+        wait=args.timeout,
+    )
     _say(
         f"your backups are created on the grid and {args.manifest} is now your own manifest, "
         "sealed under your passphrase (the invitation is gone); the node is running. "
@@ -298,10 +279,14 @@ def cmd_start(args: argparse.Namespace, make_client: ClientFactory) -> int:
         _join(args, make_client, opened, secret)
         return 0
     manifest = opened.manifest
-    client = make_client(args)
-    client.configure(manifest, _tor(args, manifest))
-    _load_backupdb(args, client, manifest)
-    client.start(max(args.timeout, ops.NODE_START_TIMEOUT))
+    session.start(
+        make_client(args),
+        manifest,
+        Path(args.manifest),
+        _tor(args, manifest),
+        say=_say,
+        wait=args.timeout,
+    )
     _say(
         f"the Tahoe client node is running from {args.node_directory}, built afresh from the "
         "manifest; `htb status` shows its servers, `htb stop` deletes it"
@@ -309,55 +294,10 @@ def cmd_start(args: argparse.Namespace, make_client: ClientFactory) -> int:
     return 0
 
 
-def _load_backupdb(args: argparse.Namespace, client: Client, manifest: Manifest) -> None:
-    """Give the new node what the last session's backups recorded (sealed beside M)."""
-    sealed = backupdb.path_for(Path(args.manifest))
-    key = backupdb.key(manifest)
-    if key is None or not sealed.is_file():
-        return
-    data = backupdb.unseal(sealed.read_bytes(), key)
-    if data is None:
-        _say(
-            f"note: {sealed} was not saved for this manifest (or is damaged): ignored; the "
-            "first backup checks every file again"
-        )
-        return
-    client.load_backupdb(data)
-
-
-def _save_backupdb(args: argparse.Namespace, client: Client, manifest: Manifest) -> None:
-    """Seal the node's backupdb beside M: the next session's first backup stays incremental."""
-    key = backupdb.key(manifest)
-    data = client.read_backupdb()
-    if key is None or data is None:
-        return
-    try:
-        write_atomic(backupdb.path_for(Path(args.manifest)), backupdb.seal(data, key))
-    except OSError as exc:
-        _say(
-            f"warning: could not save the backup state ({exc.strerror or type(exc).__name__}): "
-            "the next session's first backup checks every file again"
-        )
-
-
 def cmd_stop(args: argparse.Namespace, make_client: ClientFactory) -> int:
-    make_client(args).stop()
+    session.stop(make_client(args))
     _say("the Tahoe client node is stopped and its directory deleted")
     return 0
-
-
-def _qr_png(text: str) -> bytes:
-    """A QR code (PNG) of ``text``, as the operator's role makes them."""
-    try:
-        code = segno.make(text, error="l", micro=False)
-    except segno.DataOverflowError:
-        raise ManifestInvalidError(
-            f"the manifest is too large for one QR code ({len(text)} characters armored): "
-            "give the file instead, without --qr"
-        ) from None
-    out = io.BytesIO()
-    code.save(out, kind="png", scale=4, border=4)
-    return out.getvalue()
 
 
 def cmd_export(args: argparse.Namespace, _: ClientFactory) -> int:
@@ -367,10 +307,9 @@ def cmd_export(args: argparse.Namespace, _: ClientFactory) -> int:
     if args.new_passphrase or args.new_passphrase_file:
         secret = _new_passphrase(args)
     # Sealed once: a fresh salt and nonce; the file and the QR code hold the same bytes.
-    blob = seal(opened.manifest, secret, kdf=_kdf(args))
-    armored = envelope.armor(blob)
-    png = _qr_png(armored) if args.qr else None
-    _write_output(args.output, armored.encode() if args.armor else blob, "the copy")
+    copy = session.export(opened.manifest, secret, kdf=_kdf(args))
+    png = session.qr_png(copy.armored) if args.qr else None
+    _write_output(args.output, copy.armored.encode() if args.armor else copy.blob, "the copy")
     if png is not None:
         write_atomic(Path(args.qr), png)
         _say(f"wrote a QR code of the armored copy to {args.qr} (mode 0600)")
@@ -419,23 +358,20 @@ def cmd_status(args: argparse.Namespace, make_client: ClientFactory) -> int:
 def cmd_backup(args: argparse.Namespace, make_client: ClientFactory) -> int:
     manifest = _open_full(args)
     entries = ops.select(manifest, args.entries)
-    client = make_client(args)
-    try:
-        ops.backup(client, entries, say=_say, progress=_progress(args.verbose), wait=args.timeout)
-    finally:
-        # Even after a failure: what was uploaded need not be checked again.
-        _save_backupdb(args, client, manifest)
+    session.backup(
+        make_client(args),
+        manifest,
+        Path(args.manifest),
+        entries,
+        say=_say,
+        progress=_progress(args.verbose),
+        wait=args.timeout,
+    )
     _say(f"backed up {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}")
     return 0
 
 
-_SNAPSHOT_NAME = re.compile(r"(\d{4}-\d\d-\d\d)_(\d\d:\d\d:\d\d)Z")
-
-
-def snapshot_time(name: str) -> str | None:
-    """ISO 8601 (UTC) of a `tahoe backup` snapshot name (``2026-01-02_03:04:05Z``), else None."""
-    match = _SNAPSHOT_NAME.match(name)
-    return f"{match[1]}T{match[2]}Z" if match else None
+snapshot_time = session.snapshot_time
 
 
 def cmd_snapshots(args: argparse.Namespace, make_client: ClientFactory) -> int:
@@ -926,8 +862,6 @@ def main(argv: Sequence[str] | None = None, client_factory: ClientFactory = defa
         )
     try:
         code: int = args.func(args, client_factory)
-    except HtbError as exc:
-        return _failed(args, str(exc), exc.exit_code)
     except KeyboardInterrupt:
         _say("interrupted")
         if getattr(args, "json", False):
@@ -937,14 +871,9 @@ def main(argv: Sequence[str] | None = None, client_factory: ClientFactory = defa
         _stdout_gone()
         _error("the output was closed before everything was written")
         return 1
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        return _failed(args, f"{exc.filename}: {reason}" if exc.filename else reason, 1)
-    except MemoryError:
-        return _failed(args, "not enough free memory", 1)
-    except RecursionError:
-        return _failed(args, "ran out of stack space (is the input nested too deeply?)", 1)
     except Exception as exc:
-        # Last resort: a bug, reported without its message (it could quote a value).
-        return _failed(args, f"internal error ({type(exc).__name__}); please report it", 1)
+        # htb's errors, OSError, and last, a bug: reported without its message (it
+        # could quote a value). MemoryError and RecursionError are Exceptions too.
+        message, code = session.describe_error(exc)
+        return _failed(args, message, code)
     return code

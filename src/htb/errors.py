@@ -7,6 +7,23 @@ or bytes of its input in its message.
 
 from __future__ import annotations
 
+# What each exit code means, shortly: ``htb --help`` lists them with details, the
+# desktop app shows one beside an error ("exit 3: sealed-file problem").
+EXIT_MEANINGS: dict[int, str] = {
+    0: "ok",
+    1: "local system problem",
+    2: "usage error",
+    3: "sealed-file problem",
+    4: "invalid manifest content",
+    5: "weak/missing/unreadable passphrase",
+    6: "grid problems",
+    7: "restore refused",
+    8: "verification failed",
+    9: "check: some data needs repair",
+    10: "check: some data is unrecoverable, or could not be walked",
+    130: "interrupted",
+}
+
 
 class HtbError(Exception):
     """Base of every error htb reports instead of a traceback."""
@@ -118,6 +135,19 @@ class VerifyError(HtbError):
     """What was restored differs from what the grid holds."""
 
     exit_code = 8
+
+
+# --- the person stopped it (exit 130, as an interrupt) ---------------------
+class Cancelled(HtbError):
+    """The person cancelled an operation; raised from a Progress callback to stop it.
+
+    A cancelled backup links no new snapshot: ``tahoe backup`` links one only at its end.
+    """
+
+    exit_code = 130
+
+    def __init__(self, message: str = "cancelled: the last complete snapshot is unchanged") -> None:
+        super().__init__(message)
 
 
 # --- the operator's Grid Manager (Ansible's htb_grid_manager, not the htb CLI) -----
