@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from htb.client import CheckReport, Client, Node, Progress, Status, TorSettings, no_progress
 from htb.errors import (
+    Cancelled,
     GridError,
     NodeNotRunningError,
     NotEnoughServersError,
@@ -92,10 +93,15 @@ def _retry(
     say: Say,
     sleep: Callable[[float], None],
 ) -> T:
-    """Run ``action``; on ``error`` wait, ``recover`` (wait for servers) and retry, bounded."""
+    """Run ``action``; on ``error`` wait, ``recover`` (wait for servers) and retry, bounded.
+
+    Only ``error`` is retried: a Cancelled (the person stopped it) goes straight up.
+    """
     for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
         try:
             return action()
+        except Cancelled:
+            raise
         except error:
             if attempt == TRANSIENT_ATTEMPTS:
                 raise error(gave_up) from None

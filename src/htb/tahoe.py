@@ -215,13 +215,24 @@ class TahoeClient:
             stderr=subprocess.STDOUT,
             text=True,
             errors="replace",
-            env=child_env(),
+            # Unbuffered: each per-file line reaches ``progress`` as it is printed.
+            env={**child_env(), "PYTHONUNBUFFERED": "1"},
             umask=CHILD_UMASK,
         )
         lines = []
-        for line in proc.stdout or ():
-            lines.append(line)
-            progress(redact(line.rstrip("\n")))
+        try:
+            for line in proc.stdout or ():
+                lines.append(line)
+                progress(redact(line.rstrip("\n")))
+        except BaseException:
+            # ``progress`` raised (Cancelled, an interrupt): the child must not go on
+            # alone. A killed `tahoe backup` has not linked its snapshot (it does last).
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            if proc.stdout is not None:
+                proc.stdout.close()
         if proc.wait() != 0:
             raise _error_for("".join(lines))
         return "".join(lines)

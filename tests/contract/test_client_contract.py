@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import re
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from conftest import GridHarness, make_tree, read_tree
 
 from htb import ops
 from htb.errors import (
+    Cancelled,
     GridError,
     MissingAliasError,
     NotEnoughServersError,
@@ -213,6 +215,71 @@ def test_every_backup_is_a_snapshot_and_old_ones_stay(harness: GridHarness, tmp_
         latest.mkdir()
         client.fetch(entry, None, latest)
         assert read_tree(latest) == {"f.txt": b"two, longer", "new.txt": b"new"}
+    finally:
+        client.stop()
+
+
+def _tahoe_children() -> list[int]:
+    """This process's child processes running a `tahoe backup`."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if int(stat.rpartition(")")[2].split()[1]) == os.getpid() and b"backup" in cmdline:
+            found.append(int(pid))
+    return found
+
+
+def test_a_cancelled_backup_leaves_the_last_snapshot(harness: GridHarness, tmp_path: Path) -> None:
+    client = harness.started_client(tmp_path / "node")
+    try:
+        alias = _alias()
+        client.create_alias(alias)
+        src = tmp_path / "src"
+        files = make_tree(src)
+        entry = BackupEntry(alias, "cancel", str(src), ())
+        client.backup(entry)
+        before = client.snapshots(entry)
+        # Much to upload: the cancel comes long before `tahoe backup` could link.
+        for i in range(40):
+            (src / f"new-{i}.bin").write_bytes(os.urandom(2000) * (i + 1))
+        children: list[int] = []
+
+        def cancel(_line: str) -> None:
+            children.extend(_tahoe_children())
+            raise Cancelled()
+
+        with pytest.raises(Cancelled):
+            client.backup(entry, cancel)
+        # The tahoe child is killed and reaped, not left running alone.
+        assert bool(children) == (harness.kind == "tahoe")
+        assert not [pid for pid in children if Path(f"/proc/{pid}").exists()]
+        assert client.snapshots(entry) == before
+        latest = tmp_path / "latest"
+        latest.mkdir()
+        client.fetch(entry, None, latest)
+        assert read_tree(latest) == files
+    finally:
+        client.stop()
+
+
+def test_retries_never_retry_a_cancel(harness: GridHarness, tmp_path: Path) -> None:
+    client = harness.started_client(tmp_path / "node")
+    calls = []
+
+    def cancelled() -> None:
+        calls.append(1)
+        raise Cancelled()
+
+    try:
+        with pytest.raises(Cancelled):
+            ops.retry_transient(cancelled, client, 1, 0, sleep=lambda _s: None)
+        with pytest.raises(Cancelled):
+            ops.retry_download(cancelled, client, 1, 0, sleep=lambda _s: None)
+        assert len(calls) == 2
     finally:
         client.stop()
 

@@ -227,6 +227,8 @@ class MemoryClient:
         servers = self._place()
         top_mode = local.stat().st_mode & 0o7777
         tree = _read_tree(local, entry.excludes)
+        # As `tahoe backup`, which links the snapshot only at its end: a ``progress``
+        # that raises (Cancelled) leaves the snapshots and the backupdb as they were.
         for path in _list_tree(tree):
             progress(f"uploading {path}")
         name = time.strftime("%Y-%m-%d_%H:%M:%SZ", time.gmtime())
