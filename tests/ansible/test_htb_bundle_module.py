@@ -102,3 +102,34 @@ def test_ansible_doc_renders() -> None:
     )
     assert doc.returncode == 0, doc.stderr
     assert "fingerprint" in doc.stdout and "python_version" in doc.stdout
+
+
+def test_the_role_builds_each_bundle_and_operator_asc_then_nothing(
+    tmp_path: Path, inputs: dict[str, str]
+) -> None:
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    for name in ("alice", "bob"):
+        (manifests / f"{name}.htbm.asc").write_bytes(SEALED + name.encode())
+    out = tmp_path / "bundles"
+    role = {
+        "ansible.builtin.include_role": {"name": "activist_bundle"},
+        "vars": {
+            "activist_bundle_activists": [{"name": "alice", "backups": []}, {"name": "bob"}],
+            "activist_bundle_manifests_dir": str(manifests),
+            "activist_bundle_dir": str(out),
+            "activist_bundle_wheelhouse_archive": inputs["wheelhouse"],
+            "activist_bundle_python_version": PY,
+            "activist_bundle_operator_fingerprint": inputs["fingerprint"],
+            "activist_bundle_gnupg_home": inputs["gnupg_home"],
+        },
+    }
+    first = play(tmp_path, role, callback="default")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "changed=3" in first.stdout  # the directory, operator.asc, the bundles
+    assert sorted(p.name for p in out.iterdir()) == [
+        "htb-alice.run", "htb-alice.run.sig", "htb-bob.run", "htb-bob.run.sig", "operator.asc",
+    ]  # fmt: skip
+    assert b"BEGIN PGP PUBLIC KEY BLOCK" in (out / "operator.asc").read_bytes()
+    again = play(tmp_path, role, callback="default")
+    assert again.returncode == 0 and "changed=0" in again.stdout, again.stdout

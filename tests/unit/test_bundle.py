@@ -527,11 +527,22 @@ def test_newer_bundle_upgrades_and_keeps_the_manifest(
     # After first use the manifest is the activist's own.
     (d / "manifest.htbm").write_bytes(b"HTBM her own")
     old = os.readlink(d / "venv")
+    # What the Ansible role installed before bundles: a virtualenv directory at venv,
+    # the wheelhouse, the launcher's script, a node with secrets in Persistent Storage.
+    (d / "venv").unlink()
+    (d / "venv" / "bin").mkdir(parents=True)
+    legacy = [d / "wheelhouse.tar", d / "wheelhouse" / "x.whl", d / "bin" / "htb-backup-now"]
+    legacy.append(d / "node" / "private" / "aliases")
+    for path in legacy:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("old")
     done = install(newer, site, gnupg_home=keys.activist_home)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "kept the manifest installed" in done.stdout
     assert (d / "manifest.htbm").read_bytes() == b"HTBM her own"
     assert os.readlink(d / "venv") != old and not (d / old).exists()
+    assert not [p for p in legacy if p.exists()]
+    assert not (d / "node").exists() and not (d / "wheelhouse").exists()
     out = subprocess.run([str(d / "bin" / "htb")], capture_output=True, text=True, check=True)
     assert out.stdout.split()[:3] == ["tiny", "htb", "2.0"]
     again = install(newer, site, gnupg_home=keys.activist_home)
