@@ -113,7 +113,8 @@ while read -r tag kind rest; do
         *" $HTB_FPR "*) good=yes ;;
         *) other=yes ;;
       esac ;;
-    BADSIG | REVKEYSIG) bad=yes ;;
+    # PLAINTEXT: a signed message, not a detached signature of this file.
+    BADSIG | REVKEYSIG | PLAINTEXT) bad=yes ;;
     NO_PUBKEY) nokey=yes ;;
   esac
 done <<HTB_STATUS_END
@@ -334,7 +335,7 @@ def signature_valid(path: Path, signature: Path, fingerprint: str, gnupg_home: P
         str(signature), str(path),
     )  # fmt: skip
     lines = done.stdout.decode("utf-8", "replace").splitlines()
-    if any(line.split()[1:2] in (["BADSIG"], ["REVKEYSIG"]) for line in lines):
+    if any(line.split()[1:2] in (["BADSIG"], ["REVKEYSIG"], ["PLAINTEXT"]) for line in lines):
         return False
     return any(line.startswith("[GNUPG:] VALIDSIG ") and fpr in line.split()[2:] for line in lines)
 

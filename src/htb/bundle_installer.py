@@ -91,7 +91,7 @@ DESKTOP_ENTRY = """\
 Type=Application
 Name=Backups (htb)
 Comment=Back up the folders named in your sealed manifest, through Tor
-Exec={dir}/bin/htb-gui
+Exec={exec}
 Terminal=false
 Icon=drive-harddisk
 Categories=Utility;
@@ -390,7 +390,11 @@ def plan_all(args: argparse.Namespace, payload: Payload) -> Plan:
     for rel in (".local", ".local/bin", ".local/share", ".local/share/applications"):
         plan_dir(plan, dotfiles / rel, enforce_mode=False)
     plan_link(plan, dotfiles / linked[0], base / "bin" / "htb")
-    plan_file(plan, dotfiles / linked[1], DESKTOP_ENTRY.format(dir=base).encode(), 0o600)
+    gui = str(base / "bin" / "htb-gui")
+    if re.search(r'[\s"\\`$]', gui):  # quoted as the Desktop Entry Specification says
+        gui = '"' + re.sub(r'(["`$\\])', r"\\\1", gui) + '"'
+    entry = DESKTOP_ENTRY.format(exec=gui).encode()
+    plan_file(plan, dotfiles / linked[1], entry, 0o600)
     if args.link_home:
         # Tails links Dotfiles into the home directory at each start; the same now.
         for rel in (".local", ".local/bin", ".local/share", ".local/share/applications"):
@@ -495,6 +499,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code
     except OSError as exc:
         print(f"{PROG}: error: {exc.strerror}: {exc.filename}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:  # one line for a person, not a traceback
+        print(f"{PROG}: error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_ERROR
 
 

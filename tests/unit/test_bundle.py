@@ -418,6 +418,11 @@ def test_missing_signature_unknown_key_other_key(tmp_path: Path, keys: Keys, bui
     # A .sig that is no signature.
     run.with_name(run.name + ".sig").write_text("not a signature\n")
     refused(install(run, site, gnupg_home=keys.activist_home), 3, "not a valid signature")
+    # A message the operator signed (not a detached signature of this file).
+    signed = gpg(keys.operator_home, "--sign", data=b"something else").stdout
+    run.with_name(run.name + ".sig").write_bytes(signed)
+    done = install(run, site, gnupg_home=keys.activist_home)
+    assert done.returncode == 3 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert site.digest() == before
 
 
