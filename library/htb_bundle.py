@@ -29,7 +29,7 @@ description:
     key - the controller (C(delegate_to=localhost)). The key must sign without a prompt
     (no passphrase is ever handled here - a gpg-agent with the passphrase cached, or a
     key on a token).
-  - In check mode nothing is written; RV(changed) and RV(signed) say what would be.
+  - In check mode nothing is written; C(changed) and RV(signed) say what would be.
 options:
   name:
     description: The activist's short name; the file is C(htb-<name>.run).
