@@ -213,7 +213,7 @@ def write_file(path: Path, data: bytes, mode: int = 0o600) -> None:
 
 
 def plan_dir(plan: Plan, path: Path, *, enforce_mode: bool = True) -> None:
-    if path.is_symlink() or not path.exists():
+    if not path.is_dir():  # a link to a directory will do (a file there: an error)
         plan.add(f"create {path}/", lambda: path.mkdir(mode=0o700))
     elif enforce_mode and path.stat().st_mode & 0o777 != 0o700:
         plan.add(f"make {path}/ private (0700)", lambda: path.chmod(0o700))
