@@ -277,6 +277,9 @@ class App:
 
 
 def run(config: Config) -> int:
+    # The name Orca, the window list and AT-SPI tests know the app by.
+    GLib.set_prgname("htb-gui")
+    GLib.set_application_name(_("Backups"))
     App(config)
     Gtk.main()
     return 0
