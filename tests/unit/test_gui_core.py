@@ -10,25 +10,25 @@ from conftest import ROOTCAP, make_tree, manifest_data, read_tree
 from htb import backupdb
 from htb.errors import Cancelled
 from htb.gui import core
-from htb.gui.core import (
+from htb.gui.core import Config, Core
+from htb.gui.events import (
     Activity,
     AskNewPassphrase,
     AskReplace,
     BackupProgress,
     BackupsChanged,
     Busy,
-    Config,
     CopyReady,
-    Core,
     Failed,
+    Failure,
     Locked,
-    ProgressTracker,
     RestoreFinished,
     Saved,
     SnapshotList,
     StatusLine,
     Unlocked,
 )
+from htb.gui.progress import ProgressTracker
 from htb.manifest import TEST_KDF, BackupEntry, open_sealed, seal, validate
 from htb.testing.memory import MemoryClient, MemoryGrid
 
@@ -287,6 +287,6 @@ def test_config_from_env(tmp_path: Path) -> None:
 
 
 def test_failure_meanings() -> None:
-    failure = core.Failure.of(Cancelled())
+    failure = Failure.of(Cancelled())
     assert failure.secondary == "exit 130: interrupted"
-    assert core.Failure.of(OSError(28, "No space left on device")).code == 1
+    assert Failure.of(OSError(28, "No space left on device")).code == 1

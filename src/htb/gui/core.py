@@ -12,28 +12,45 @@ an event, a log or a child process; the armored copy reaches only the view.
 
 from __future__ import annotations
 
-import ast
 import os
-import re
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from htb import nodedir, ops, session
 from htb import passphrase as pw
 from htb.client import Client
 from htb.errors import (
-    EXIT_MEANINGS,
     Cancelled,
     HtbError,
     ManifestInvalidError,
     NotSealedError,
 )
+from htb.gui.events import (
+    Activity,
+    AskNewPassphrase,
+    AskReplace,
+    BackupRow,
+    BackupsChanged,
+    Busy,
+    CopyReady,
+    Event,
+    Failed,
+    Failure,
+    Listener,
+    Locked,
+    RestoreFinished,
+    RestoreProgress,
+    Saved,
+    SnapshotList,
+    StatusLine,
+    Unlocked,
+)
 from htb.gui.i18n import _, ngettext
+from htb.gui.progress import ProgressTracker
 from htb.manifest import (
     DEFAULT_KDF,
-    BackupEntry,
     KdfParams,
     Manifest,
     Opened,
@@ -72,159 +89,6 @@ def tahoe_client(config: Config) -> Client:
     return TahoeClient(config.node_dir, tahoe=config.tahoe or "")
 
 
-# --- events --------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Failure:
-    """A failure as a person sees it: the CLI's one line, and what its exit code means."""
-
-    line: str
-    code: int
-
-    @property
-    def meaning(self) -> str:
-        return EXIT_MEANINGS.get(self.code, _("error"))
-
-    @property
-    def secondary(self) -> str:
-        return _("exit {code}: {meaning}").format(code=self.code, meaning=self.meaning)
-
-    @classmethod
-    def of(cls, exc: BaseException) -> Failure:
-        return cls(*session.describe_error(exc))
-
-
-@dataclass(frozen=True)
-class BackupRow:
-    local: str
-    target: str  # alias:path
-    last: str  # the last snapshot's time, or "never"/"unknown"
-
-
-@dataclass(frozen=True)
-class Activity:
-    """The current operation's one-line state."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class Failed:
-    failure: Failure
-    operation: str
-
-
-@dataclass(frozen=True)
-class Busy:
-    """Which long operation runs now ("unlock", "backup", ...), or None."""
-
-    operation: str | None
-
-
-@dataclass(frozen=True)
-class AskReplace:
-    """Something else is installed at ``path``: answer with :meth:`Core.answer_replace`."""
-
-    path: Path
-
-
-@dataclass(frozen=True)
-class AskNewPassphrase:
-    """The manifest is an invitation: answer with :meth:`Core.join` (or :meth:`Core.lock`)."""
-
-
-@dataclass(frozen=True)
-class Unlocked:
-    rows: tuple[BackupRow, ...]
-
-
-@dataclass(frozen=True)
-class StatusLine:
-    text: str
-    can_backup: bool
-
-
-@dataclass(frozen=True)
-class BackupsChanged:
-    rows: tuple[BackupRow, ...]
-    last_backup: str
-
-
-@dataclass(frozen=True)
-class BackupProgress:
-    files_done: int
-    files_total: int
-    bytes_done: int
-    bytes_total: int
-
-    @property
-    def fraction(self) -> float:
-        if self.bytes_total:
-            return min(1.0, self.bytes_done / self.bytes_total)
-        return min(1.0, self.files_done / self.files_total) if self.files_total else 1.0
-
-    @property
-    def text(self) -> str:
-        return _("{done} of {total} files, {x} of {y} MB").format(
-            done=self.files_done,
-            total=self.files_total,
-            x=f"{self.bytes_done / 1e6:.1f}",
-            y=f"{self.bytes_total / 1e6:.1f}",
-        )
-
-
-@dataclass(frozen=True)
-class RestoreProgress:
-    items: int  # files and folders copied so far
-
-
-@dataclass(frozen=True)
-class SnapshotList:
-    entry: int
-    names: tuple[str, ...]  # latest first
-
-
-@dataclass(frozen=True)
-class RestoreFinished:
-    folders: int
-
-
-@dataclass(frozen=True)
-class CopyReady:
-    armored: str
-    png: bytes | None  # None: too large for one QR code (``qr_note`` says so)
-    qr_note: str
-
-
-@dataclass(frozen=True)
-class Saved:
-    path: Path
-
-
-@dataclass(frozen=True)
-class Locked:
-    pass
-
-
-Event = (
-    Activity
-    | Failed
-    | Busy
-    | AskReplace
-    | AskNewPassphrase
-    | Unlocked
-    | StatusLine
-    | BackupsChanged
-    | BackupProgress
-    | RestoreProgress
-    | SnapshotList
-    | RestoreFinished
-    | CopyReady
-    | Saved
-    | Locked
-)
-Listener = Callable[[Event], None]
-
-
 # --- pure helpers --------------------------------------------------------------------
 def status_text(connected: int, total: int, needed: int, happy: int) -> str:
     return _(
@@ -259,73 +123,6 @@ def describe_time(snapshot: str | None) -> str:
         return _("never")
     iso = session.snapshot_time(snapshot)
     return iso.replace("T", " ").replace("Z", " UTC") if iso else snapshot
-
-
-# `tahoe backup -v` (allmydata/scripts/tahoe_backup.py) prints "uploading '<abs path>'.."
-# or "skipping '<abs path>'.." once per file; the in-memory grid "uploading <rel path>".
-_FILE_LINE = re.compile(r"(?:uploading|skipping) (.+?)(?:\.\.)?")
-# ops.backup says this before each entry.
-_ENTRY_LINE = re.compile(r"\[(\d+)/\d+\] backing up ")
-
-
-def _unquote(text: str) -> str:
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            return text[1:-1]
-        return value if isinstance(value, str) else text[1:-1]
-    return text
-
-
-@dataclass
-class ProgressTracker:
-    """Files and bytes done of the total, from the local walk and tahoe's per-file lines."""
-
-    entries: Sequence[BackupEntry]
-    totals: list[dict[str, int]]  # per entry: relative path -> size
-    current: int = 0
-    done: set[tuple[int, str]] = field(default_factory=set)
-    bytes_done: int = 0
-
-    @classmethod
-    def walk(cls, entries: Sequence[BackupEntry]) -> ProgressTracker:
-        totals = [session.local_totals(e) if Path(e.local).is_dir() else {} for e in entries]
-        return cls(entries, totals)
-
-    def said(self, line: str) -> None:
-        match = _ENTRY_LINE.match(line)
-        if match:
-            self.current = int(match[1]) - 1
-
-    def feed(self, line: str) -> bool:
-        """Count a per-file line; True if it counted a file."""
-        match = _FILE_LINE.fullmatch(line.strip())
-        if not match or not 0 <= self.current < len(self.entries):
-            return False
-        path = _unquote(match[1])
-        root = self.entries[self.current].local
-        if os.path.isabs(path):
-            rel = os.path.relpath(path, root)
-            if rel.startswith(".."):
-                return False
-            path = rel
-        sizes = self.totals[self.current]
-        key = (self.current, path)
-        if path not in sizes or key in self.done:
-            return False
-        self.done.add(key)
-        self.bytes_done += sizes[path]
-        return True
-
-    @property
-    def snapshot(self) -> BackupProgress:
-        return BackupProgress(
-            len(self.done),
-            sum(len(t) for t in self.totals),
-            self.bytes_done,
-            sum(sum(t.values()) for t in self.totals),
-        )
 
 
 # --- the core ------------------------------------------------------------------------

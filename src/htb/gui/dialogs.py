@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from htb.gui import core
-from htb.gui.core import CopyReady, Core, RestoreFinished, RestoreProgress, Saved, SnapshotList
+from htb.gui.core import Core
+from htb.gui.events import CopyReady, RestoreFinished, RestoreProgress, Saved, SnapshotList
 from htb.gui.i18n import _, ngettext
 from htb.gui.widgets import (
     Gdk,

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from htb.gui import dialogs
-from htb.gui.core import (
+from htb.gui.core import Config, Core
+from htb.gui.events import (
     Activity,
     AskNewPassphrase,
     AskReplace,
@@ -18,8 +19,6 @@ from htb.gui.core import (
     BackupRow,
     BackupsChanged,
     Busy,
-    Config,
-    Core,
     Event,
     Failed,
     Locked,

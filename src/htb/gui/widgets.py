@@ -15,7 +15,7 @@ gi.require_version("Gdk", "3.0")
 gi.require_version("GdkPixbuf", "2.0")
 from gi.repository import Gdk, GdkPixbuf, GLib, Gtk  # noqa: E402
 
-from htb.gui.core import Failure  # noqa: E402
+from htb.gui.events import Failure  # noqa: E402
 from htb.gui.i18n import _  # noqa: E402
 
 __all__ = ["GLib", "Gdk", "GdkPixbuf", "Gtk"]
