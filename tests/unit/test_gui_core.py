@@ -290,3 +290,27 @@ def test_failure_meanings() -> None:
     failure = Failure.of(Cancelled())
     assert failure.secondary == "exit 130: interrupted"
     assert Failure.of(OSError(28, "No space left on device")).code == 1
+
+
+def test_tracker_counts_every_file_of_a_real_backup(harness, tmp_path: Path) -> None:
+    """The per-file lines of both clients (`tahoe backup -v` on the real grid) add up."""
+    client = harness.started_client(tmp_path / "node")
+    try:
+        src = tmp_path / "src"
+        files = make_tree(src)
+        (src / "skip.tmp").write_bytes(b"x")
+        entry = BackupEntry("gui", "progress", str(src), ("*.tmp",))
+        client.create_alias(entry.alias)
+        tracker = ProgressTracker.walk([entry])
+        tracker.said("[1/1] backing up ...")
+        client.backup(entry, tracker.feed)
+        done = tracker.snapshot
+        assert (done.files_done, done.files_total) == (len(files), len(files))
+        assert done.bytes_done == done.bytes_total == sum(map(len, files.values()))
+        # A second backup: tahoe skips what its backupdb knows; each file still counts.
+        again = ProgressTracker.walk([entry])
+        again.said("[1/1] backing up ...")
+        client.backup(entry, again.feed)
+        assert again.snapshot.files_done == len(files)
+    finally:
+        client.stop()
