@@ -79,7 +79,8 @@ def run_role(tmp_path: Path, role: str, variables: dict[str, Any]) -> str:
             "host_firewall_allowed_tcp_ports",
         ),
         ("host_firewall", {"host_firewall_allow_ping": "sometimes"}, "host_firewall_allow_ping"),
-        ("client_tails", {}, "client_tails_wheelhouse_archive"),
+        ("client_tails", {}, "client_tails_bundle"),
+        ("activist_bundle", {}, "activist_bundle_operator_fingerprint"),
         ("activist_manifests", {}, "activist_manifests_activists"),
         ("activist_manifests", {"activist_manifests_activists": [{"name": "alice"}]}, "backups"),
         # No passphrase for the Grid Manager's key: refused before any key is made.

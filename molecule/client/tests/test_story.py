@@ -310,8 +310,13 @@ def test_tooling_lives_in_persistent_storage_owned_by_amnesia() -> None:
     # (the manifest, and the backupdb htb seals beside it after each backup).
     assert not TAILS.file(f"{HTB_DIR}/node").exists
     kept = TAILS.check_output(f"ls -A {HTB_DIR}").split()
-    tooling = ["bin", "venv", "wheelhouse", "wheelhouse.tar"]
+    # The bundle's installer: its commands, a virtualenv per bundle (venv links to the
+    # installed one) and which bundle that is; no wheelhouse is left behind.
+    venvs = [k for k in kept if k.startswith("venv-")]
+    assert len(venvs) == 1, kept
+    tooling = ["bin", "installed.json", "venv", *venvs]
     assert sorted(kept) == sorted([*tooling, "manifest.htbm", "manifest.htbm.backupdb"])
+    assert TAILS.file(f"{HTB_DIR}/venv").linked_to == f"{HTB_DIR}/{venvs[0]}"
     sealed_db = TAILS.file(f"{HTB_DIR}/manifest.htbm.backupdb")
     assert sealed_db.user == "amnesia" and sealed_db.mode == 0o600
     assert not sealed_db.content.startswith(b"SQLite format")
@@ -319,7 +324,7 @@ def test_tooling_lives_in_persistent_storage_owned_by_amnesia() -> None:
     target = TAILS.file("/home/amnesia/.local/bin/htb").linked_to
     assert target.endswith("/Persistent/.htb/bin/htb"), target
     launcher = "/home/amnesia/.local/share/applications/htb-backup.desktop"
-    assert "htb-backup-now" in TAILS.file(launcher).content_string
+    assert "Exec=/home/amnesia/Persistent/.htb/bin/htb-gui" in TAILS.file(launcher).content_string
 
 
 def test_the_running_node_lives_in_ram_private_to_amnesia() -> None:

@@ -1,0 +1,181 @@
+"""Issue 11: the activist's side as a person meets it, and Tails' network policy.
+
+gui_story.yml told Bob's story on his own Tails-like laptop (the `tails_by_hand`
+group): his signed bundle verified and installed by hand as `amnesia` (a tampered
+copy refused first), the desktop app driven through its accessibility tree
+(files/gui_story.py), the wipe, the same two steps again, the friend's copy, the
+restore; then `htb restore` of the same backup. It fetched its records to
+<ephemeral>/gui; these tests assert on them and on the laptops themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+import testinfra
+from testinfra.utils.ansible_runner import AnsibleRunner
+
+INVENTORY = AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
+ALICE = testinfra.get_host(f"podman://{INVENTORY.get_hosts('tails_clients')[0]}")
+BOB = testinfra.get_host(f"podman://{INVENTORY.get_hosts('tails_by_hand')[0]}")
+LAPTOPS = [ALICE, BOB]
+INTRODUCER = testinfra.get_host(f"podman://{INVENTORY.get_hosts('introducers')[1]}")
+STORAGE = testinfra.get_host(f"podman://{INVENTORY.get_hosts('storage')[1]}")
+EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
+RECORDS = EPHEMERAL / "gui"
+HOME = "/home/amnesia"
+HTB_DIR = f"{HOME}/Persistent/.htb"
+SCREENS = (
+    "01-unlock",
+    "02-choose-passphrase",
+    "03-backed-up",
+    "04-copy-for-a-friend",
+    "05-wrong-passphrase",
+    "06-replace-the-manifest",
+    "07-restore",
+    "08-restored",
+    "09-main",
+)
+
+
+def steps() -> dict:
+    return json.loads((RECORDS / "steps.json").read_text())
+
+
+def address(host: testinfra.host.Host) -> str:
+    return host.check_output("hostname -I").split()[0]
+
+
+# --- Tails' network policy, on both laptops -----------------------------------------
+@pytest.mark.parametrize("laptop", LAPTOPS, ids=["alice", "bob"])
+def test_the_user_reaches_tor_socks_and_nothing_beyond_the_machine(laptop) -> None:
+    assert laptop.run("sudo -u amnesia nc -z -w 5 127.0.0.1 9050").rc == 0
+    # An introducer's own address, and a storage node's, directly: refused at once
+    # (nc's -w bounds a drop too, so a pass is never a hang).
+    for target in (address(INTRODUCER), address(STORAGE)):
+        for user in ("amnesia", "root"):
+            cmd = laptop.run(f"sudo -u {user} nc -z -w 5 {target} 22")
+            assert cmd.rc != 0, (user, target)
+    # tor's TransPort and DNSPort are refused to the user, as on Tails.
+    assert laptop.run("sudo -u amnesia nc -z -w 5 127.0.0.1 9052").rc != 0
+
+
+def test_nothing_on_a_laptop_is_reachable_from_another_machine() -> None:
+    # Alice's node runs: Tahoe's log Tub listens on 0.0.0.0 (see test_story.py);
+    # Tails' firewall drops the connection before it gets there.
+    ports = [
+        line.split()[4].rsplit(":", 1)[1]
+        for line in ALICE.check_output("ss -Hltn").splitlines()
+        if not line.split()[3].startswith(("127.0.0.1:", "[::1]:"))
+    ]
+    assert ports, "the log Tub listens beyond loopback: nothing would be tested"
+    for port in ports:
+        assert ALICE.run(f"nc -z -w 3 127.0.0.1 {port}").rc == 0, port  # it listens
+        assert STORAGE.run(f"nc -z -w 5 {address(ALICE)} {port}").rc != 0, port
+
+
+def test_the_firewall_is_there_after_a_reboot() -> None:
+    # Alice's laptop was rebooted in the story (side_effect.yml): the ruleset came back.
+    rules = ALICE.check_output("nft list ruleset")
+    assert "policy drop" in rules and 'skuid "debian-tor" accept' in rules
+
+
+# --- the bundle, by hand, without root ------------------------------------------------
+def test_bob_has_no_sudo_rights() -> None:
+    sudo = steps()["sudo"]
+    assert "not allowed to run sudo" in sudo["out"], sudo
+
+
+def test_a_tampered_bundle_is_refused_and_writes_nothing() -> None:
+    record = steps()
+    assert record["tampered_verify"]["rc"] != 0
+    refused = record["tampered_install"]
+    assert refused["rc"] == 3, refused
+    # One line, saying what is wrong.
+    assert len(refused["stderr"].strip().splitlines()) == 1, refused["stderr"]
+    assert "signature" in refused["stderr"].lower()
+    assert record["tree_after_refusal"] == record["tree_before"]
+
+
+def test_the_bundle_installs_as_bob_and_again_changes_nothing() -> None:
+    record = steps()
+    assert record["install"]["rc"] == 0
+    assert "already installed" in record["install_again"]["stdout"]
+    assert record["reinstall"]["rc"] == 0
+    # All of it his, private; the venv on Tails' Python with the system's GTK.
+    for path in (HTB_DIR, f"{HTB_DIR}/bin", f"{HTB_DIR}/manifest.htbm"):
+        f = BOB.file(path)
+        assert f.user == "amnesia", path
+        assert f.mode in (0o700, 0o600), (path, oct(f.mode))
+    python = f"{HTB_DIR}/venv/bin/python"
+    assert BOB.run(f"sudo -u amnesia {python} -c 'import gi, htb.gui.app'").rc == 0
+
+
+def test_the_app_is_in_the_menu() -> None:
+    entry = BOB.file(f"{HOME}/.local/share/applications/htb-backup.desktop")
+    text = entry.content_string
+    assert f"Exec={HTB_DIR}/bin/htb-gui" in text
+    assert "Terminal=false" in text
+    # Through Dotfiles: it comes back at every start of Tails.
+    assert "/live/persistence/TailsData_unlocked/dotfiles/" in entry.linked_to
+
+
+# --- the app ------------------------------------------------------------------------
+def sha256_listing(name: str) -> list[str]:
+    return (RECORDS / name).read_text().splitlines()
+
+
+def test_the_app_restores_what_bob_backed_up_byte_for_byte() -> None:
+    original = sha256_listing("pictures.sha256")
+    assert len(original) == 14
+    assert sha256_listing("restored-by-the-app.sha256") == original
+
+
+def test_htb_restore_of_the_same_backup_agrees() -> None:
+    assert sha256_listing("restored-by-htb.sha256") == sha256_listing("pictures.sha256")
+
+
+def test_a_wrong_passphrase_is_a_dialog_with_the_clis_line() -> None:
+    text = (RECORDS / "gui-error.txt").read_text()
+    # The CLI's one line for exit 3 (sealed-file problem), and what the code means.
+    assert "wrong passphrase" in text.lower(), text
+    assert "exit 3" in text, text
+
+
+def test_the_app_asked_before_replacing_the_reinstalled_invitation() -> None:
+    text = (RECORDS / "gui-replace.txt").read_text()
+    assert f"{HTB_DIR}/manifest.htbm" in text, text
+
+
+def test_the_app_sealed_bobs_own_manifest_over_the_friends_copy() -> None:
+    # After "Replace", the installed manifest is the friend's copy, byte for byte.
+    installed = BOB.file(f"{HTB_DIR}/manifest.htbm").content
+    assert installed == BOB.file("/media/amnesia/USB/bob-for-a-friend.htbm.asc").content
+
+
+def test_screenshots_of_each_screen() -> None:
+    for name in SCREENS:
+        data = (RECORDS / f"{name}.png").read_bytes()
+        assert data.startswith(b"\x89PNG"), name
+        assert len(data) > 2000, name  # not an empty frame
+
+
+def test_bobs_passphrases_are_nowhere_on_the_laptop_or_the_stick() -> None:
+    assert (RECORDS / "passphrase-hits").read_text() == ""
+    assert int((RECORDS / "searched-files").read_text()) > 1000
+
+
+def test_the_figures_were_recorded() -> None:
+    app = json.loads((RECORDS / "timings.json").read_text())
+    for phase, keys in {
+        "first": ("first_window", "join", "backup"),
+        "return": ("restore",),
+    }.items():
+        for key in keys:
+            assert app[phase][key] > 0, (phase, key)
+    assert steps()["cli_restore_seconds"] > 0
+    assert re.match(r"\d+:\d\d:\d\d", steps()["install"]["install_delta"])
