@@ -3,7 +3,7 @@
 gui_story.yml told Bob's story on his own Tails-like laptop (the `tails_by_hand`
 group): his signed bundle verified and installed by hand as `amnesia` (a tampered
 copy refused first), the desktop app driven through its accessibility tree
-(files/gui_story.py), the wipe, the same two steps again, the friend's copy, the
+(testbed/gui/gui_story.py), the wipe, the same two steps again, the friend's copy, the
 restore; then `htb restore` of the same backup. It fetched its records to
 <ephemeral>/gui; these tests assert on them and on the laptops themselves.
 """

@@ -1,11 +1,12 @@
 #!/usr/bin/python3
-"""TEST ONLY: drives htb's desktop app through its accessibility tree, as Tails' own
-test suite drives Tails' apps (dogtail, AT-SPI), on an X server without a screen.
+"""TEST AND DEMO ONLY: drives htb's desktop app through its accessibility tree, as
+Tails' own test suite drives Tails' apps (dogtail, AT-SPI), on an X server without
+a screen (the client scenario's gui_story.yml, scripts/demo).
 
 Runs as the Tails user inside a session bus (gui-session starts Xvfb and the
-accessibility bus). Usage: gui-story PHASE CONFIG.json
-  first   Bob's first use: unlock the invitation, choose his passphrase, back up,
-          save a copy for a friend to the USB stick, close.
+accessibility bus). Usage: gui_story.py PHASE CONFIG.json
+  first   First use: unlock the invitation, choose a passphrase, back up, save a
+          copy for a friend to the USB stick, close.
   return  After the wipe and the reinstall: a wrong passphrase (the error dialog),
           then the friend's copy and his passphrase, replace the reinstalled
           invitation (asked), restore to a new folder, close.
