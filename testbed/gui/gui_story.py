@@ -31,7 +31,7 @@ import gi
 
 gi.require_version("Gdk", "3.0")
 from dogtail.config import config as dogtail_config  # noqa: E402
-from dogtail.tree import SearchError, root  # noqa: E402
+from dogtail.tree import Node, SearchError, root  # noqa: E402
 from gi.repository import Gdk  # noqa: E402
 
 dogtail_config.searchCutoffCount = 60  # a second apart: the app may be busy starting
@@ -69,7 +69,7 @@ class Story:
         self.shots.mkdir(parents=True, exist_ok=True)
         self.times: dict[str, float] = {}
         self.proc: subprocess.Popen[bytes] | None = None
-        self.app = None
+        self.app: Node | None = None
 
     def secret(self, key: str) -> str:
         return Path(self.conf[key]).read_text().strip()
@@ -83,17 +83,17 @@ class Story:
         wait_until("the unlock window", lambda: self.window("Unlock your backups"), 60)
         self.times["first_window"] = round(time.monotonic() - start, 2)
 
-    def window(self, title: str):
+    def window(self, title: str) -> Node | None:
         for child in self.app.children:
             if child.name == title and child.showing:
                 return child
         return None
 
-    def find(self, name: str, role: str | None = None, within=None):
+    def find(self, name: str, role: str | None = None, within: Node | None = None) -> Node:
         where = within or self.app
         return where.child(name=name, roleName=role, showingOnly=True)
 
-    def click(self, name: str, within=None) -> None:
+    def click(self, name: str, within: Node | None = None) -> None:
         node = wait_until(
             f"a sensitive button '{name}'",
             lambda: (b := self.find(name, "button", within)) and b.sensitive and b,
@@ -101,7 +101,7 @@ class Story:
         )
         node.doActionNamed("click")
 
-    def type_into(self, name: str, text: str, within=None) -> None:
+    def type_into(self, name: str, text: str, within: Node | None = None) -> None:
         self.find(name, within=within).text = text
 
     def activity(self) -> str:
@@ -119,13 +119,13 @@ class Story:
 
         return str(wait_until(f"'{starts}…' in Activity", probe, timeout))
 
-    def alert(self):
+    def alert(self) -> Node | None:
         for child in self.app.children:
             if child.roleName == "alert" and child.showing:
                 return child
         return None
 
-    def alert_text(self, alert) -> str:
+    def alert_text(self, alert: Node) -> str:
         return " / ".join(
             n.name or n.text or ""
             for n in alert.findChildren(lambda n: n.roleName == "label", showingOnly=True)
@@ -153,7 +153,8 @@ class Story:
                 "the unlock window after Lock", lambda: self.window("Unlock your backups"), 60
             )
         # Locked: the node is stopped and its directory deleted; the app may go.
-        assert self.proc is not None
+        if self.proc is None:
+            return
         self.proc.terminate()
         try:
             self.proc.wait(30)
