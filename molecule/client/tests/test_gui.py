@@ -178,4 +178,5 @@ def test_the_figures_were_recorded() -> None:
         for key in keys:
             assert app[phase][key] > 0, (phase, key)
     assert steps()["cli_restore_seconds"] > 0
+    assert steps()["bundle_bytes"] > 1_000_000
     assert re.match(r"\d+:\d\d:\d\d", steps()["install"]["install_delta"])
