@@ -221,16 +221,24 @@ def snapshot_time(name: str) -> str | None:
 QR_TOO_LARGE_HINT = "give the file instead, without --qr"
 
 
-def qr_png(text: str, *, hint: str = QR_TOO_LARGE_HINT) -> bytes:
-    """A QR code (PNG) of ``text``, as the operator's role makes them."""
+def qr_png(text: str, *, hint: str = QR_TOO_LARGE_HINT, max_pixels: int | None = None) -> bytes:
+    """A QR code (PNG) of ``text``, as the operator's role makes them.
+
+    ``max_pixels``: the largest whole number of pixels per module that keeps the
+    image within that width (at least 2), for a screen; else 4 pixels a module.
+    """
     try:
         code = segno.make(text, error="l", micro=False)
     except segno.DataOverflowError:
         raise ManifestInvalidError(
             f"the manifest is too large for one QR code ({len(text)} characters armored): {hint}"
         ) from None
+    scale = 4
+    if max_pixels is not None:
+        modules = int(code.symbol_size(scale=1, border=4)[0])
+        scale = max(2, min(4, max_pixels // modules))
     out = io.BytesIO()
-    code.save(out, kind="png", scale=4, border=4)
+    code.save(out, kind="png", scale=scale, border=4)
     return out.getvalue()
 
 

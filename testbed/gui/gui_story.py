@@ -140,6 +140,8 @@ class Story:
         if node is None and title:
             node = self.alert() if title == "alert" else None
         if node is not None:
+            # Its own extents only: without a window manager there is no frame, and
+            # a dialog lies over its parent.
             (x, y), (w, h) = node.position, node.size
         pixbuf = Gdk.pixbuf_get_from_window(screen, x, y, w, h)
         pixbuf.savev(str(self.shots / f"{name}.png"), "png", [], [])
@@ -192,6 +194,9 @@ class Story:
         self.click("Back up now", main)
         self.wait_activity("Backup done", 900)
         self.times["backup"] = round(time.monotonic() - start, 2)
+        wait_until(
+            "the app idle again", lambda: self.find("Back up now", "button", main).sensitive, 60
+        )
         self.shot("03-backed-up", "Backups (htb)")
         self.click("Copy for a friend…", main)
         copy = wait_until("the copy dialog", lambda: self.window("Copy for a friend"), 60)

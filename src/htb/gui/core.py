@@ -64,6 +64,11 @@ Post = Callable[[Callable[[], None]], object]
 
 
 # --- configuration ---------------------------------------------------------------------
+# The QR code on screen: 3 pixels a module for a full manifest (a phone reads that off
+# a screen), and the dialog still fits a laptop's 1280 x 800.
+QR_MAX_PIXELS = 560
+
+
 @dataclass(frozen=True)
 class Config:
     """What the app takes from the environment, as the ``htb`` command does."""
@@ -424,6 +429,7 @@ class Core:
             )
             final = tracker.snapshot
             self._emit(replace(final, files_done=final.files_total, bytes_done=final.bytes_total))
+            self._refresh()  # the new snapshot in the list before the line says done
             self._emit(
                 Activity(
                     ngettext(
@@ -431,7 +437,6 @@ class Core:
                     ).format(n=final.files_total)
                 )
             )
-            self._refresh()
 
         return self._exclusive("backup", work)
 
@@ -514,7 +519,9 @@ class Core:
                 copy = session.export(manifest, secret, kdf=self._kdf)
                 try:
                     png: bytes | None = session.qr_png(
-                        copy.armored, hint=_("give the text or a file instead")
+                        copy.armored,
+                        hint=_("give the text or a file instead"),
+                        max_pixels=QR_MAX_PIXELS,
                     )
                     note = ""
                 except ManifestInvalidError as exc:

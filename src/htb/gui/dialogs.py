@@ -213,7 +213,7 @@ class CopyDialog:
     def __init__(self, parent: Any, app_core: Core) -> None:
         self.core = app_core
         self.dialog = _dialog(parent, _("Copy for a friend"))
-        self.dialog.set_default_size(560, 640)
+        self.dialog.set_default_size(980, 520)
         body = grid()
         intro = label(
             _(
@@ -236,17 +236,18 @@ class CopyDialog:
             _("Copy to _clipboard"), _("Copy to clipboard"), self.to_clipboard
         )
         body.attach(self.clipboard_button, 0, 2, 1, 1)
-        self.qr_box = Gtk.Box()
-        body.attach(self.qr_box, 0, 3, 3, 1)
         self.path = entry(_("Save to"))
         self.path.set_hexpand(True)
-        body.attach(mnemonic_label(_("Save _to"), self.path), 0, 4, 1, 1)
-        body.attach(self.path, 1, 4, 1, 1)
-        body.attach(button(_("C_hoose…"), _("Choose…"), self.choose), 2, 4, 1, 1)
+        body.attach(mnemonic_label(_("Save _to"), self.path), 0, 3, 1, 1)
+        body.attach(self.path, 1, 3, 1, 1)
+        body.attach(button(_("C_hoose…"), _("Choose…"), self.choose), 2, 3, 1, 1)
         self.save_button = button(_("_Save"), _("Save"), self.save)
-        body.attach(self.save_button, 1, 5, 1, 1)
+        body.attach(self.save_button, 1, 4, 1, 1)
         self.result = label(name=_("Copy result"))
-        body.attach(self.result, 0, 6, 3, 1)
+        body.attach(self.result, 0, 5, 3, 1)
+        # Beside the text, not below it: the dialog must fit a laptop's screen.
+        self.qr_box = Gtk.Box(valign=Gtk.Align.START)
+        body.attach(self.qr_box, 3, 0, 1, 6)
         self.dialog.get_content_area().add(body)
         named(self.dialog.add_button(_("_Close"), Gtk.ResponseType.CLOSE), _("Close"))
         self.dialog.connect("response", lambda d, _r: d.destroy())

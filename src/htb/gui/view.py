@@ -164,6 +164,9 @@ class MainWindow:
         self.window.add(body)
         self._show_rows(rows)
         self.window.show_all()
+        # The window may open while the operation that unlocked runs on (its Busy(None)
+        # comes after): until then a click would only be refused.
+        self.backup_button.set_sensitive(app.core.busy is None)
         self.backup_button.grab_focus()
         self.timer = GLib.timeout_add_seconds(STATUS_POLL_SECONDS, self._poll)
 
