@@ -378,7 +378,7 @@ def cmd_snapshots(args: argparse.Namespace, make_client: ClientFactory) -> int:
     client = make_client(args)
     backups = []
     for entry in ops.select(_open_full(args), args.entries):
-        names = client.snapshots(entry)
+        names = ops.snapshots(client, entry, say=_say, wait=args.timeout)
         if not args.json:
             for name in names:
                 print(f"{entry.alias}:{entry.path}\t{name}")

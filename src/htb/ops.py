@@ -195,6 +195,25 @@ def retry_download(
     )
 
 
+def snapshots(
+    client: Client,
+    entry: BackupEntry,
+    *,
+    say: Say = no_progress,
+    wait: float = 120.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[str]:
+    """The entry's snapshot names, read once enough servers are connected to read them.
+
+    Right after `htb start` (or the app's Unlock) the node knows fewer servers than
+    hold the directory's shares: reading then is retried as a download is.
+    """
+    seen = wait_for_servers(client, client.status().needed, wait, sleep).connected
+    return retry_download(
+        partial(client.snapshots, entry), client, seen, wait, say=say, sleep=sleep
+    )
+
+
 def select(manifest: Manifest, names: Sequence[str]) -> list[BackupEntry]:
     """The backup entries to act on: all, or those whose alias or path is named."""
     entries = manifest.backups

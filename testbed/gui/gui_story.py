@@ -89,12 +89,25 @@ class Story:
                 return child
         return None
 
+    def until(self, what: str, probe: Callable[[], object], timeout: float) -> object:
+        """wait_until, failing at once on an error dialog nobody expected."""
+
+        def checked() -> object:
+            alert = self.alert() if self.app is not None else None
+            if alert is not None:
+                raise SystemExit(f"gui-story: an error dialog: {self.alert_text(alert)}")
+            return probe()
+
+        return wait_until(what, checked, timeout)
+
     def find(self, name: str, role: str | None = None, within: Node | None = None) -> Node:
         where = within or self.app
         return where.child(name=name, roleName=role, showingOnly=True)
 
     def click(self, name: str, within: Node | None = None) -> None:
-        node = wait_until(
+        # A button of a question (an alert) is what the story expects there.
+        wait = wait_until if within is not None and within.roleName == "alert" else self.until
+        node = wait(
             f"a sensitive button '{name}'",
             lambda: (b := self.find(name, "button", within)) and b.sensitive and b,
             120,
@@ -151,7 +164,7 @@ class Story:
         main = self.window("Backups (htb)")
         if main is not None:
             self.click("Lock", main)
-            wait_until(
+            self.until(
                 "the unlock window after Lock", lambda: self.window("Unlock your backups"), 60
             )
         # Locked: the node is stopped and its directory deleted; the app may go.
@@ -173,7 +186,7 @@ class Story:
         self.type_into("Passphrase", self.secret("invitation_passphrase_file"), unlock)
         self.shot("01-unlock", "Unlock your backups")
         self.click("Unlock", unlock)
-        dialog = wait_until(
+        dialog = self.until(
             "the passphrase dialog", lambda: self.window("Choose your own passphrase"), 120
         )
         mine = self.secret("passphrase_file")
@@ -182,10 +195,10 @@ class Story:
         self.shot("02-choose-passphrase", "Choose your own passphrase")
         start = time.monotonic()
         self.click("Make it mine", dialog)
-        main = wait_until("the main window", lambda: self.window("Backups (htb)"), 600)
+        main = self.until("the main window", lambda: self.window("Backups (htb)"), 600)
         self.wait_activity("Unlocked", 600)
         self.times["join"] = round(time.monotonic() - start, 2)
-        wait_until(
+        self.until(
             "enough storage servers to back up",
             lambda: self.find("Back up now", "button", main).sensitive,
             300,
@@ -194,12 +207,12 @@ class Story:
         self.click("Back up now", main)
         self.wait_activity("Backup done", 900)
         self.times["backup"] = round(time.monotonic() - start, 2)
-        wait_until(
+        self.until(
             "the app idle again", lambda: self.find("Back up now", "button", main).sensitive, 60
         )
         self.shot("03-backed-up", "Backups (htb)")
         self.click("Copy for a friend…", main)
-        copy = wait_until("the copy dialog", lambda: self.window("Copy for a friend"), 60)
+        copy = self.until("the copy dialog", lambda: self.window("Copy for a friend"), 60)
         self.shot("04-copy-for-a-friend", "Copy for a friend")
         self.type_into("Save to", self.conf["friend_copy"], copy)
         self.click("Save", copy)
@@ -224,11 +237,11 @@ class Story:
         (Path(self.conf["timings"]).parent / "gui-replace.txt").write_text(self.alert_text(replace))
         self.shot("06-replace-the-manifest", "alert")
         self.click("Replace", replace)
-        main = wait_until("the main window", lambda: self.window("Backups (htb)"), 300)
+        main = self.until("the main window", lambda: self.window("Backups (htb)"), 300)
         self.wait_activity("Unlocked", 300)
         self.click("Restore…", main)
-        dialog = wait_until("the restore dialog", lambda: self.window("Restore"), 60)
-        wait_until(
+        dialog = self.until("the restore dialog", lambda: self.window("Restore"), 60)
+        self.until(
             "a snapshot to choose",
             lambda: self.find("Restore", "button", dialog).sensitive,
             300,

@@ -193,3 +193,33 @@ def test_a_restore_waits_for_the_servers_that_hold_shares(tmp_path: Path) -> Non
     assert read_tree(target) == files
     assert sum("trying again" in line for line in said) == 1
     assert len(sleeps) >= 5
+
+
+def test_snapshots_right_after_start_wait_for_the_servers_that_hold_them(tmp_path: Path) -> None:
+    # Found by the demo's app: Unlock, then the snapshots read at once, while the node
+    # had one server of those holding the directory: "cannot be rebuilt now".
+    grid, client, entry, _ = _backed_up(tmp_path)
+    expected = client.snapshots(entry)
+    for name in grid.server_names:
+        grid.stop_server(name)
+    with pytest.raises(UnrecoverableError):
+        client.snapshots(entry)  # what the app did
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 3:
+            for name in grid.server_names:
+                grid.start_server(name)
+
+    assert ops.snapshots(client, entry, wait=30, sleep=sleep) == expected
+    assert len(sleeps) >= 3
+
+
+def test_snapshots_of_lost_data_fail_after_the_bound_with_one_line(tmp_path: Path) -> None:
+    grid, client, entry, _ = _backed_up(tmp_path)
+    for name in grid.server_names:
+        grid.drop_shares(name)
+    with pytest.raises(UnrecoverableError, match="3 attempts in a row") as exc:
+        ops.snapshots(client, entry, wait=5, sleep=lambda _s: None)
+    assert "\n" not in str(exc.value)

@@ -385,7 +385,7 @@ class Core:
         latest: list[str] = []
         for entry in manifest.backups:
             try:
-                names = client.snapshots(entry)
+                names = ops.snapshots(client, entry, wait=self._wait)
             except Exception:  # shown as unknown; the status line says why
                 rows.append(BackupRow(entry.local, entry.target, _("unknown")))
                 continue
@@ -454,7 +454,7 @@ class Core:
 
         def work() -> None:
             try:
-                names = client.snapshots(manifest.backups[entry])
+                names = ops.snapshots(client, manifest.backups[entry], wait=self._wait)
             except Exception as exc:  # shown like any failure
                 self._fail("snapshots", exc)
                 return
