@@ -259,6 +259,44 @@ def test_lock_stops_the_node_and_forgets(setup) -> None:
     assert not app.of(CopyReady)
 
 
+def test_lock_during_a_slow_join_ends_locked_with_the_node_stopped(setup) -> None:
+    # Found in review: Lock waited for the join, then the join unlocked again after
+    # Locked, with the passphrase kept and the node running.
+    import threading
+
+    data = {**setup["data"], "kind": "invitation", "aliases": {}}
+    setup["installed"].parent.mkdir(parents=True)
+    setup["installed"].write_bytes(seal(validate(data), PW, kdf=TEST_KDF))
+    app = App(setup["tmp"], setup["installed"], setup["grid"])
+    app.run(app.core.unlock(passphrase=PW, path=setup["installed"]))
+    joining, release = threading.Event(), threading.Event()
+    create_alias = app.client.create_alias
+
+    def slow_create_alias(alias: str) -> str:
+        cap = create_alias(alias)
+        joining.set()
+        release.wait(10)  # the join takes its time on the grid
+        return cap
+
+    app.client.create_alias = slow_create_alias  # type: ignore[method-assign]
+    app.core.lock_wait = 0.1  # the join outlasts Lock's wait
+    assert app.core.join(OWN_PW)
+    assert joining.wait(10)
+    app.core.lock()
+    for _ in range(100):  # Lock done: the node stopped under the join
+        if app.of(Locked):
+            break
+        threading.Event().wait(0.05)
+    release.set()
+    app.core.wait_idle()
+    assert app.of(Locked)
+    assert app.events.index(app.of(Locked)[-1]) > max(
+        (app.events.index(e) for e in app.of(Unlocked)), default=-1
+    )
+    assert app.core.manifest is None and app.core._passphrase is None
+    assert not app.client.running
+
+
 def test_tracker_reads_tahoe_backup_lines(tmp_path: Path) -> None:
     files = make_tree(tmp_path / "src")
     entry = BackupEntry("docs", "p", str(tmp_path / "src"), ())

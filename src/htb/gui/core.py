@@ -165,6 +165,11 @@ class Core:
         self._busy: str | None = None
         self._polling = False
         self._cancel = threading.Event()
+        # Lock and shutdown end a session: an operation begun before (an unlock, a join)
+        # that finishes after must not unlock again, nor leave the node running.
+        self._generation = 0
+        # How long Lock waits for a running operation before it stops the node anyway.
+        self.lock_wait = 60.0
         self._client: Client | None = None
         self._pending: _Pending | None = None
         self._passphrase: str | None = None
@@ -245,6 +250,7 @@ class Core:
     # --- unlocking -------------------------------------------------------------------
     def unlock(self, *, passphrase: str, path: Path | None = None, text: str | None = None) -> bool:
         """Open a manifest file, or pasted armored text, with ``passphrase``; then use it."""
+        generation = self._generation
 
         def work() -> None:
             self._emit(Activity(_("Unlocking… (deriving the key takes a few seconds)")))
@@ -258,6 +264,8 @@ class Core:
                 raise ManifestInvalidError("no manifest: choose a file or paste its text")
             self._passphrase = None
             opened = open_sealed(data, passphrase)
+            if not self._current(generation):
+                return
             self._passphrase = passphrase
             target = self.config.manifest_path or source
             pending = _Pending(opened, data, source, target)
@@ -269,7 +277,7 @@ class Core:
                 self._install(pending)
             else:
                 self.manifest_path = target
-            self._use(pending)
+            self._use(pending, generation)
 
         return self._exclusive("unlock", work)
 
@@ -281,20 +289,23 @@ class Core:
     def answer_replace(self, replace_it: bool) -> bool:
         """The person's answer to :class:`AskReplace`."""
         pending = self._pending
+        generation = self._generation
         if pending is None:
             return False
 
         def work() -> None:
+            if not self._current(generation):
+                return
             if replace_it:
                 self._install(pending)
             else:
                 # Used from where it was opened; a pasted one has no place for its backupdb.
                 self.manifest_path = pending.source
-            self._use(pending)
+            self._use(pending, generation)
 
         return self._exclusive("unlock", work)
 
-    def _use(self, pending: _Pending) -> None:
+    def _use(self, pending: _Pending, generation: int) -> None:
         """Go on with an opened manifest: an invitation asks for her passphrase first."""
         if pending.opened.manifest.is_invitation:
             if self.manifest_path is None:
@@ -311,11 +322,12 @@ class Core:
         manifest = pending.opened.manifest
         tor = session.tor_settings(manifest, self.config.socks_port)
         session.start(self._client_now(), manifest, self.manifest_path, tor, wait=self._wait)
-        self._unlocked(manifest)
+        self._unlocked(manifest, generation)
 
     def join(self, new_passphrase: str) -> bool:
         """Make the pending invitation hers under ``new_passphrase`` (slow: creates backups)."""
         pending = self._pending
+        generation = self._generation
 
         def work() -> None:
             if pending is None or self.manifest_path is None:
@@ -332,13 +344,28 @@ class Core:
                 kdf=self._kdf,
                 wait=self._wait,
             )
+            if not self._current(generation):
+                self._stop_started()
+                return
             self._pending = None
             self._passphrase = new_passphrase
-            self._unlocked(full)
+            self._unlocked(full, generation)
 
         return self._exclusive("join", work)
 
-    def _unlocked(self, manifest: Manifest) -> None:
+    def _current(self, generation: int) -> bool:
+        with self._lock:
+            return generation == self._generation
+
+    def _stop_started(self) -> None:
+        """A node this ended session started: stopped again, its directory deleted."""
+        if self._client is not None:
+            session.stop(self._client)
+
+    def _unlocked(self, manifest: Manifest, generation: int) -> None:
+        if not self._current(generation):  # locked or closed meanwhile
+            self._stop_started()
+            return
         self.manifest = manifest
         rows = tuple(BackupRow(e.local, e.target, _("unknown")) for e in manifest.backups)
         self._emit(Unlocked(rows))
@@ -554,12 +581,12 @@ class Core:
     # --- locking ---------------------------------------------------------------------
     def lock(self) -> None:
         """Stop any operation and the node (its directory is deleted); forget the manifest."""
-        self._cancel.set()
+        self._end_session()
 
         def work() -> None:
             running = [t for t in self._threads if t is not threading.current_thread()]
             for thread in running:
-                thread.join(60)
+                thread.join(self.lock_wait)
             try:
                 self._stop_node()
             except Exception as exc:  # shown like any failure
@@ -568,6 +595,11 @@ class Core:
             self._emit(Activity(_("Locked")))
 
         self._spawn(work)
+
+    def _end_session(self) -> None:
+        with self._lock:
+            self._generation += 1
+        self._cancel.set()
 
     def _stop_node(self) -> None:
         client = self._client
@@ -581,7 +613,7 @@ class Core:
 
     def shutdown(self, timeout: float = 60.0) -> None:
         """At exit: cancel, wait for the workers, stop the node (blocks the caller)."""
-        self._cancel.set()
+        self._end_session()
         self.wait_idle(timeout)
         self._stop_node()
 
