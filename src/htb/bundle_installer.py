@@ -353,7 +353,7 @@ def plan_manifest(plan: Plan, args: argparse.Namespace, payload: Payload, target
                 plan.add(f"make {target} private (0600)", lambda: target.chmod(0o600))
             return
         if not args.replace_manifest:
-            if explicit:
+            if explicit and not args.keep_manifest:
                 raise Refusal(
                     EXIT_MANIFEST,
                     f"a different manifest is installed at {target} (perhaps your own, "
@@ -413,7 +413,9 @@ def parser(home: str | None = None, prog: str = PROG) -> argparse.ArgumentParser
         description="Install htb and tahoe-lafs from this bundle into Persistent Storage, "
         "as the current user (never root). A second run of the same bundle changes nothing.",
         epilog=f"exit codes:\n{codes}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        # A fixed width: the help is written into every bundle's header, which must
+        # not change with the builder's terminal ($COLUMNS).
+        formatter_class=lambda prog: argparse.RawDescriptionHelpFormatter(prog, width=79),
     )
     p.add_argument("--check", action="store_true", help="report what would change; write nothing")
     p.add_argument(
@@ -421,10 +423,17 @@ def parser(home: str | None = None, prog: str = PROG) -> argparse.ArgumentParser
         metavar="FILE",
         help="install this sealed manifest (a friend's copy of yours) instead of the bundled one",
     )
-    p.add_argument(
+    keep = p.add_mutually_exclusive_group()
+    keep.add_argument(
         "--replace-manifest",
         action="store_true",
         help="replace a different manifest already installed (after first use it is yours!)",
+    )
+    keep.add_argument(
+        "--keep-manifest",
+        action="store_true",
+        help="with --manifest: keep a different manifest already installed, with a note, "
+        "instead of refusing (a re-run by Ansible)",
     )
     p.add_argument("--home", default=home, help="the home directory (default: %(default)s)")
     p.add_argument(

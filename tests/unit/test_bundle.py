@@ -237,7 +237,11 @@ def refused(done: subprocess.CompletedProcess[str], code: int, message: str) -> 
 
 
 # --- the build ----------------------------------------------------------------------------
-def test_same_inputs_same_bytes_and_no_resigning(tmp_path: Path, keys: Keys, built: Built) -> None:
+def test_same_inputs_same_bytes_and_no_resigning(
+    tmp_path: Path, keys: Keys, built: Built, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Not even the builder's terminal width changes them (the header holds the help).
+    monkeypatch.setenv("COLUMNS", "200")
     again, python = bundle.build_run(built.wheelhouse, built.manifest, keys.fpr, "alice", PY)
     assert again == built.run.read_bytes() and python == PY
     sig = built.run.with_name(built.run.name + ".sig")
@@ -571,6 +575,14 @@ def test_a_given_manifest_never_replaces_another_unasked(
         "--replace-manifest",
     )
     assert site.digest() == before
+    mine = (d / "manifest.htbm").read_bytes()
+    # A re-run by Ansible (client_tails): the installed one is kept, with a note.
+    kept = install(
+        newer, site, "--manifest", str(friend), "--keep-manifest", gnupg_home=keys.activist_home
+    )
+    assert kept.returncode == 0, kept.stderr
+    assert "kept the manifest installed" in kept.stdout + kept.stderr
+    assert (d / "manifest.htbm").read_bytes() == mine
     done = install(
         newer, site, "--manifest", str(friend), "--replace-manifest",
         gnupg_home=keys.activist_home,
