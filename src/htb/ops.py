@@ -82,6 +82,11 @@ TRANSIENT_ATTEMPTS = 3
 # Seconds the local node may take to answer after `tahoe run` (not the grid: --timeout).
 NODE_START_TIMEOUT = 60.0
 TRANSIENT_DELAY = 5.0
+# Uploads need `happy` servers to accept at once: on a loaded grid under Tor one of
+# them can take a minute to come back (seen in CI: 3 attempts within 70 s all failed).
+# So they get more attempts, with the wait doubling: 5, 10, 20, 40 s between them.
+UPLOAD_ATTEMPTS = 5
+MAX_DELAY = 40.0
 
 
 def _retry(
@@ -92,24 +97,22 @@ def _retry(
     retrying: str,
     say: Say,
     sleep: Callable[[float], None],
+    attempts: int = TRANSIENT_ATTEMPTS,
 ) -> T:
     """Run ``action``; on ``error`` wait, ``recover`` (wait for servers) and retry, bounded.
 
     Only ``error`` is retried: a Cancelled (the person stopped it) goes straight up.
     """
-    for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
+    for attempt in range(1, attempts + 1):
         try:
             return action()
         except Cancelled:
             raise
         except error:
-            if attempt == TRANSIENT_ATTEMPTS:
+            if attempt == attempts:
                 raise error(gave_up) from None
-            say(
-                f"      {retrying}; waiting and trying again "
-                f"({attempt + 1} of {TRANSIENT_ATTEMPTS})"
-            )
-            sleep(TRANSIENT_DELAY)
+            say(f"      {retrying}; waiting and trying again ({attempt + 1} of {attempts})")
+            sleep(min(TRANSIENT_DELAY * 2 ** (attempt - 1), MAX_DELAY))
             recover()
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -142,12 +145,13 @@ def retry_transient(
         action,
         lambda: wait_for_servers(client, minimum, wait, sleep),
         NotEnoughServersError,
-        f"too few storage servers accepted shares, {TRANSIENT_ATTEMPTS} attempts in a row: "
+        f"too few storage servers accepted shares, {UPLOAD_ATTEMPTS} attempts in a row: "
         "the grid is connected but not usable now; try again later "
         "(`htb status` shows the servers)",
         "too few storage servers accepted shares",
         say,
         sleep,
+        UPLOAD_ATTEMPTS,
     )
 
 

@@ -44,7 +44,7 @@ def test_a_transient_shortage_is_retried_and_the_action_succeeds() -> None:
     )
     assert cap.startswith("URI:DIR2:")
     assert len(said) == 1
-    assert "trying again (2 of 3)" in said[0]
+    assert f"trying again (2 of {ops.UPLOAD_ATTEMPTS})" in said[0]
     assert "URI:" not in said[0]
     assert sleeps[0] == ops.TRANSIENT_DELAY
 
@@ -63,9 +63,18 @@ def test_a_lasting_shortage_gives_up_after_the_bound_with_one_clear_line() -> No
     def sleep(_seconds: float) -> None:
         grid.start_server(grid.server_names[0])
 
-    with pytest.raises(NotEnoughServersError, match="3 attempts in a row") as exc:
-        ops.retry_transient(create, client, client.happy, 5, sleep=sleep)
-    assert attempts == ops.TRANSIENT_ATTEMPTS
+    sleeps: list[float] = []
+
+    def sleep_and_count(seconds: float) -> None:
+        sleeps.append(seconds)
+        sleep(seconds)
+
+    with pytest.raises(NotEnoughServersError, match="5 attempts in a row") as exc:
+        ops.retry_transient(create, client, client.happy, 5, sleep=sleep_and_count)
+    assert attempts == ops.UPLOAD_ATTEMPTS
+    # The wait between attempts doubles, bounded.
+    waits = [s for s in sleeps if s >= ops.TRANSIENT_DELAY]
+    assert waits == [5.0, 10.0, 20.0, 40.0]
     assert "\n" not in str(exc.value)
     assert "docs" not in client.aliases
 
