@@ -358,15 +358,6 @@ def sign(path: Path, fingerprint: str, gnupg_home: Path | None) -> Path:
     return signature
 
 
-def export_public_key(fingerprint: str, gnupg_home: Path | None) -> bytes:
-    """The operator's public key, armored (``operator.asc``)."""
-    fpr = check_fingerprint(fingerprint)
-    done = _gpg(gnupg_home, "--armor", "--export-options", "export-minimal", "--export", fpr)
-    if done.returncode != 0 or b"BEGIN PGP PUBLIC KEY BLOCK" not in done.stdout:
-        raise BundleError(f"no public key {fpr} in the keyring")
-    return done.stdout
-
-
 @dataclass(frozen=True)
 class Result:
     path: Path
