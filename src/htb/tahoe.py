@@ -7,7 +7,9 @@ and the rootcaps live in ``NODE/private/aliases`` (0600). The web API, bound to
 The node directory is rebuilt from the manifest by every :meth:`TahoeClient.configure`
 (fresh node keys; the manifest's grid, aliases and convergence secret) and
 deleted by :meth:`TahoeClient.stop` (see :mod:`htb.nodedir`). Every ``tahoe``
-process gets umask 077 and an environment without the passphrases.
+process gets umask 077 and an environment without the passphrases. The desktop
+app's node (``ephemeral``) also ends, and its directory goes, when the app does
+(:mod:`htb.reaper`); the one ``htb start`` runs lives until ``htb stop`` or a reboot.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -193,13 +196,28 @@ def _wait_gone(pid: int, timeout: float) -> bool:
 
 
 @dataclass
+class _Tie:
+    """What ties an ephemeral node to this process: its reaper, and its stdin's write end."""
+
+    reaper: subprocess.Popen[bytes]
+    lifeline: int | None = None
+
+
+@dataclass
 class TahoeClient:
-    """A client node directory and the ``tahoe`` executable that runs it."""
+    """A client node directory and the ``tahoe`` executable that runs it.
+
+    ``ephemeral``: the node lives only as long as this process, however it ends
+    (quit, replaced by ``exec``, crashed, killed): the desktop app's. Without it
+    (``htb start``), the node outlives the command until ``htb stop`` or a reboot.
+    """
 
     node_dir: Path
     tahoe: str = ""
     web_port: str = DEFAULT_WEB_PORT
     nickname: str = "htb-client"
+    ephemeral: bool = False
+    _tie: _Tie | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.tahoe = self.tahoe or tahoe_executable()
@@ -377,16 +395,32 @@ class TahoeClient:
         (self.node_dir / "node.url").unlink(missing_ok=True)
         logs = self.node_dir / "logs"
         logs.mkdir(mode=0o700, exist_ok=True)
-        with (logs / "htb-run.log").open("ab") as log:
-            proc = subprocess.Popen(
-                [self.tahoe, "run", "--allow-stdin-close", str(self.node_dir)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # outlives `htb start`
-                env=child_env(),
-                umask=CHILD_UMASK,
-            )
+        # The reaper first: from here on, however this process ends, the directory goes.
+        tie = self._tied() if self.ephemeral else None
+        stdin = subprocess.DEVNULL
+        if tie is not None:
+            # `tahoe run` stops when its stdin closes (allmydata/scripts/tahoe_run.py):
+            # a pipe whose only writer is this process (os.pipe's ends are not inherited).
+            stdin, lifeline = os.pipe()
+            if tie.lifeline is not None:
+                os.close(tie.lifeline)
+            tie.lifeline = lifeline
+        try:
+            with (logs / "htb-run.log").open("ab") as log:
+                proc = subprocess.Popen(
+                    [self.tahoe, "run", *self._run_options(), str(self.node_dir)],
+                    stdin=stdin,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # `htb start`'s outlives the command
+                    env=child_env(),
+                    umask=CHILD_UMASK,
+                )
+        finally:
+            if tie is not None:
+                os.close(stdin)
+        if tie is not None:
+            self._tell(tie, proc)
         deadline = time.monotonic() + timeout
         while self._web_url() is None:
             if proc.poll() is not None:
@@ -398,6 +432,55 @@ class TahoeClient:
                 raise GridError(f"the Tahoe node did not answer within {timeout:.0f} s")
             time.sleep(0.2)
 
+    def _run_options(self) -> list[str]:
+        # Without the option `tahoe run` exits when its stdin closes.
+        return [] if self.ephemeral else ["--allow-stdin-close"]
+
+    def _tied(self) -> _Tie:
+        """This process's reaper (:mod:`htb.reaper`), started if it does not run."""
+        tie = self._tie
+        if tie is None or tie.reaper.poll() is not None:
+            reaper = subprocess.Popen(
+                [sys.executable, "-m", "htb.reaper", str(self.node_dir)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                # Its own session: a signal to the app's process group leaves it to clean up.
+                start_new_session=True,
+                env=child_env(),
+                umask=CHILD_UMASK,
+            )
+            tie = self._tie = _Tie(reaper)
+        return tie
+
+    def _tell(self, tie: _Tie, proc: subprocess.Popen[bytes]) -> None:
+        """Name the new node to the reaper; without a reaper the node is not started."""
+        try:
+            assert tie.reaper.stdin is not None  # noqa: S101 - opened as a pipe above
+            tie.reaper.stdin.write(f"pid {proc.pid}\n".encode())
+            tie.reaper.stdin.flush()
+        except OSError:
+            proc.kill()
+            proc.wait()
+            raise GridError(
+                "the node could not be tied to the app (its reaper is gone): not started"
+            ) from None
+
+    def _untie(self) -> None:
+        """Close the node's stdin and the reaper's: the reaper ends what is left, and exits."""
+        tie, self._tie = self._tie, None
+        if tie is None:
+            return
+        if tie.lifeline is not None:
+            os.close(tie.lifeline)
+        with contextlib.suppress(OSError):
+            if tie.reaper.stdin is not None:
+                tie.reaper.stdin.close()
+        try:
+            tie.reaper.wait(60)
+        except subprocess.TimeoutExpired:
+            tie.reaper.kill()
+            tie.reaper.wait()
+
     def stop(self) -> None:
         """Stop the node, then delete its directory and every secret in it."""
         pid = self._pid()
@@ -406,6 +489,7 @@ class TahoeClient:
             if not _wait_gone(pid, 30):
                 os.kill(pid, signal.SIGKILL)
                 _wait_gone(pid, 10)
+        self._untie()
         nodedir.remove(self.node_dir)
 
     def _web_url(self) -> str | None:
