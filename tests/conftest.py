@@ -82,7 +82,7 @@ class GridHarness:
         return client
 
 
-def _memory_harness() -> GridHarness:
+def memory_harness() -> GridHarness:
     grid = MemoryGrid()
     return GridHarness(
         kind="memory",
@@ -132,7 +132,7 @@ def tahoe_grid(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GridHarness
 @pytest.fixture(params=["memory", "tahoe"])
 def harness(request: pytest.FixtureRequest) -> GridHarness:
     if request.param == "memory":
-        return _memory_harness()
+        return memory_harness()
     request.applymarker(pytest.mark.tahoe)
     tahoe: GridHarness = request.getfixturevalue("tahoe_grid")
     return tahoe
@@ -144,7 +144,7 @@ def private_harness(
 ) -> Iterator[GridHarness]:
     """A grid of the test's own, for tests that stop storage servers."""
     if request.param == "memory":
-        yield _memory_harness()
+        yield memory_harness()
         return
     harness, grid = _tahoe_harness(tmp_path_factory.mktemp("devgrid-private"))
     yield harness

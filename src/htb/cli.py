@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from htb import __version__, nodedir, ops, session
+from htb import __version__, nodedir, ops, restore, session
 from htb import passphrase as pw
 from htb.client import CheckReport, Client, Progress, Status, TorSettings
 from htb.errors import EXIT_MEANINGS, ManifestInvalidError
@@ -52,6 +52,8 @@ _EXIT_DETAILS = {
     "       truncated, damaged armor, wrong passphrase, tampered)",
     4: " (schema, JSON, 2014 fields)",
     9: " (`htb check --repair` rebuilds it)",
+    11: " ('..' or a path as a name, a control character, a link,\n"
+    "       a mutable folder: linked by someone with write access; nothing written)",
 }
 EXIT_CODES = (
     "exit codes:\n"
@@ -459,7 +461,7 @@ def cmd_check(args: argparse.Namespace, make_client: ClientFactory) -> int:
 def cmd_restore(args: argparse.Namespace, make_client: ClientFactory) -> int:
     manifest = _open_full(args)
     entries = ops.select(manifest, args.entries)
-    done = ops.restore(
+    done = restore.restore(
         make_client(args),
         entries,
         snapshot=args.snapshot,

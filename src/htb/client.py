@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 from htb.manifest import BackupEntry, Manifest
@@ -38,6 +37,31 @@ class Node:
 
     size: int  # bytes; -1 for a directory
     # Permission bits ``tahoe backup`` recorded from the local file (None: unknown).
+    mode: int | None = None
+
+
+@dataclass(frozen=True)
+class Child:
+    """One entry of a directory on the grid, as the grid describes it: hostile until
+    :mod:`htb.restore` has checked it (whoever holds a write cap links what they like)."""
+
+    # "file", "dir", or whatever else the grid calls it (Tahoe: "unknown").
+    kind: str
+    # The entry's read-only capability (None: the entry carries none).
+    cap: str | None
+    # A file's size in bytes as the grid gives it (None: not given).
+    size: int | None = None
+    # The ``st_mode`` ``tahoe backup`` recorded, file-type bits included (None: none).
+    mode: int | None = None
+
+
+@dataclass(frozen=True)
+class SnapshotRef:
+    """A snapshot resolved once to its directory's read-only capability: what is
+    checked is what is copied, whatever is linked as ``Latest`` afterwards."""
+
+    cap: str
+    # The ``st_mode`` recorded on the snapshot's link (its local folder's own bits).
     mode: int | None = None
 
 
@@ -139,14 +163,9 @@ class Client(Protocol):
     def snapshots(self, entry: BackupEntry) -> list[str]:
         """Names of the snapshots under ``entry.target``/Archives, oldest first."""
 
-    def listing(self, entry: BackupEntry, snapshot: str | None) -> dict[str, Node]:
-        """Relative path -> :class:`Node` of every entry of a snapshot (``None``: Latest)."""
-
-    def snapshot_mode(self, entry: BackupEntry, snapshot: str | None) -> int | None:
-        """The permission bits ``entry.local`` itself had when the snapshot was made.
-
-        ``None``: not recorded (a snapshot made by plain ``tahoe backup``).
-        """
+    def snapshot(self, entry: BackupEntry, snapshot: str | None) -> SnapshotRef:
+        """The read-only capability of a snapshot's directory (``None``: Latest) and the
+        mode on its link; :class:`SnapshotNotFoundError` if there is no such snapshot."""
 
     def check(self, alias: str, repair: bool = False) -> CheckReport:
         """Deep-check everything under ``alias``'s directory, adding a lease to each object.
@@ -154,11 +173,8 @@ class Client(Protocol):
         With ``repair``, also repair what is not healthy and can be rebuilt.
         """
 
-    def fetch(
-        self,
-        entry: BackupEntry,
-        snapshot: str | None,
-        dest: Path,
-        progress: Progress = no_progress,
-    ) -> None:
-        """Copy a snapshot's content into the existing, empty directory ``dest``."""
+    def children(self, cap: str) -> dict[str, Child]:
+        """The entries of the directory ``cap``, exactly as the grid has them."""
+
+    def read(self, cap: str, write: Callable[[bytes], object]) -> None:
+        """Give ``write`` the content of the file ``cap``, piece by piece, as it arrives."""

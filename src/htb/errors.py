@@ -21,6 +21,7 @@ EXIT_MEANINGS: dict[int, str] = {
     8: "verification failed",
     9: "check: some data needs repair",
     10: "check: some data is unrecoverable, or could not be walked",
+    11: "restore refused: the snapshot holds what no backup makes",
     130: "interrupted",
 }
 
@@ -135,6 +136,14 @@ class VerifyError(HtbError):
     """What was restored differs from what the grid holds."""
 
     exit_code = 8
+
+
+class HostileSnapshotError(HtbError):
+    """A snapshot holds what `tahoe backup` never makes and a restore must not write:
+    a name that climbs or is a path, a control character, a link, a mutable object.
+    Whoever holds a write cap of a backup directory can link such a tree."""
+
+    exit_code = 11
 
 
 # --- the person stopped it (exit 130, as an interrupt) ---------------------

@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import base64
-import contextlib
-import os
 import secrets
-import shutil
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-from htb.client import CheckReport, Client, Node, Progress, Status, TorSettings, no_progress
+from htb.client import CheckReport, Client, Progress, Status, TorSettings, no_progress
 from htb.errors import (
     Cancelled,
     GridError,
     NodeNotRunningError,
     NotEnoughServersError,
-    RestoreRefusedError,
     UnrecoverableError,
-    VerifyError,
 )
 from htb.manifest import BackupEntry, Manifest, validate
 from htb.manifest.schema import safe_name
@@ -256,146 +250,6 @@ def backup(
         retry_transient(
             partial(client.backup, entry, progress), client, status.happy, wait, say=say
         )
-
-
-def restore_target(entry: BackupEntry, root: Path | None) -> Path:
-    """Where an entry is restored: its own ``local``, or the same path under ``root``."""
-    local = Path(entry.local)
-    return root / local.relative_to("/") if root is not None else local
-
-
-def _make_parents(path: Path) -> list[Path]:
-    """``mkdir -p path``; return the directories it created, outermost first."""
-    missing = [p for p in (path, *path.parents) if not p.exists()]
-    path.mkdir(parents=True, exist_ok=True)
-    return list(reversed(missing))
-
-
-def _is_empty_dir(path: Path) -> bool:
-    return path.is_dir() and not any(os.scandir(path))
-
-
-def local_listing(root: Path) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel = Path(dirpath).relative_to(root)
-        for d in dirnames:
-            out[str(rel / d) if str(rel) != "." else d] = -1
-        for f in filenames:
-            p = Path(dirpath) / f
-            out[str(rel / f) if str(rel) != "." else f] = p.stat().st_size
-    return out
-
-
-def verify(listing: dict[str, Node], restored: Path) -> None:
-    """Every name and size on the grid is on disk, and nothing else."""
-    expected = {path: node.size for path, node in listing.items()}
-    actual = local_listing(restored)
-    if actual != expected:
-        missing = sorted(set(expected) - set(actual))
-        extra = sorted(set(actual) - set(expected))
-        wrong = sorted(k for k in set(expected) & set(actual) if expected[k] != actual[k])
-        raise VerifyError(
-            f"restore of {restored} does not match the grid: {len(missing)} missing, "
-            f"{len(extra)} unexpected, {len(wrong)} of a wrong size"
-            + (f" (first: {(missing + extra + wrong)[0]})" if missing or extra or wrong else "")
-        )
-
-
-def apply_modes(listing: dict[str, Node], restored: Path) -> None:
-    """Give each restored entry the permission bits it had when it was backed up.
-
-    Deepest first, so that a directory made read-only does not stop its children.
-    """
-    for path in sorted(listing, key=lambda p: p.count("/"), reverse=True):
-        mode = listing[path].mode
-        if mode is not None:
-            os.chmod(restored / path, mode, follow_symlinks=False)
-
-
-_Fetched = tuple[dict[str, Node], int | None]
-
-
-def _fetch_verified(
-    client: Client, entry: BackupEntry, snapshot: str | None, staging: Path, progress: Progress
-) -> _Fetched:
-    """Copy a snapshot into a fresh ``staging`` and check it; its listing and top mode."""
-    shutil.rmtree(staging, ignore_errors=True)  # what a failed attempt left
-    staging.mkdir(mode=0o700)
-    # The listing (what verify checks against) is read while the copy runs: both
-    # are mostly waiting on the grid.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        listing = pool.submit(client.listing, entry, snapshot)
-        top = pool.submit(client.snapshot_mode, entry, snapshot)
-        client.fetch(entry, snapshot, staging, progress)
-        expected = listing.result()
-        top_mode = top.result()
-    verify(expected, staging)
-    apply_modes(expected, staging)
-    return expected, top_mode
-
-
-def restore(
-    client: Client,
-    entries: Sequence[BackupEntry],
-    *,
-    snapshot: str | None = None,
-    root: Path | None = None,
-    overwrite: bool = False,
-    say: Say = no_progress,
-    progress: Progress = no_progress,
-    wait: float = 120.0,
-    sleep: Callable[[float], None] = time.sleep,
-) -> list[Path]:
-    """Restore each entry into its directory, verified, never overwriting unasked.
-
-    Every target is checked before anything is downloaded. Each snapshot is
-    copied into a staging directory beside its target and verified there;
-    only then does it take the target's place. With ``overwrite``, existing
-    data is moved aside to ``<target>.htb-previous-<time>``, never deleted.
-    """
-    targets = [restore_target(e, root) for e in entries]
-    for target in targets:
-        if target.exists() and not _is_empty_dir(target) and not overwrite:
-            raise RestoreRefusedError(
-                f"{target} exists and is not empty: nothing restored. Move it away, "
-                "restore elsewhere with --to, or pass --overwrite (keeps the old copy aside)"
-            )
-    status = client.status()
-    # After a retryable failure, wait for as many servers as were there at the start
-    # (at least shares.needed: the wait returns no sooner).
-    seen = wait_for_servers(client, status.needed, wait).connected
-    done = []
-    for i, (entry, target) in enumerate(zip(entries, targets, strict=True), 1):
-        say(f"[{i}/{len(entries)}] restoring {entry.alias}:{entry.path} -> {target}")
-        created = _make_parents(target.parent)
-        staging = target.parent / f".htb-restore-{target.name}-{os.getpid()}"
-        try:
-            attempt = partial(_fetch_verified, client, entry, snapshot, staging, progress)
-            expected, top_mode = retry_download(attempt, client, seen, wait, say=say, sleep=sleep)
-        except BaseException:
-            # A failed restore leaves the disk as it found it.
-            shutil.rmtree(staging, ignore_errors=True)
-            for directory in reversed(created):
-                with contextlib.suppress(OSError):
-                    directory.rmdir()
-            raise
-        if target.exists():
-            if _is_empty_dir(target):
-                target.rmdir()
-            else:
-                aside = target.with_name(
-                    f"{target.name}.htb-previous-{time.strftime('%Y%m%dT%H%M%S')}"
-                )
-                target.rename(aside)
-                say(f"      previous content kept in {aside}")
-        staging.rename(target)
-        if top_mode is not None:
-            # Last: a read-only top directory must not stop its own restore.
-            target.chmod(top_mode)
-        say(f"      verified {sum(1 for v in expected.values() if v.size >= 0)} files")
-        done.append(target)
-    return done
 
 
 def check(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import configparser
 import contextlib
+import http.client
 import io
 import json
 import os
@@ -28,8 +29,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,9 +37,10 @@ from typing import Any
 from htb import nodedir
 from htb.client import (
     CheckReport,
-    Node,
+    Child,
     Progress,
     ServerInfo,
+    SnapshotRef,
     Status,
     TorSettings,
     no_progress,
@@ -56,8 +57,6 @@ from htb.manifest import BackupEntry, Manifest
 from htb.nodeconfig import Sections, grid_manager_sections, tor_client_config
 
 TAHOE_ENV = "HTB_TAHOE"
-# Directories fetched at once while listing a snapshot.
-_LISTING_WORKERS = 8
 DEFAULT_WEB_PORT = "tcp:3456:interface=127.0.0.1"
 # Any capability in tahoe's output: read caps are secrets, and LIT caps hold the
 # file's bytes themselves.
@@ -140,9 +139,23 @@ def _cap_path(cap: str, path: str = "") -> str:
 
 
 def _link_mode(info: dict[str, Any]) -> int | None:
-    """The permission bits `tahoe backup` keeps in a link's metadata, if any."""
-    st_mode = info.get("metadata", {}).get("st_mode")
-    return int(st_mode) & 0o7777 if isinstance(st_mode, int) else None
+    """The ``st_mode`` `tahoe backup` keeps in a link's metadata (type bits included)."""
+    metadata = info.get("metadata")
+    st_mode = metadata.get("st_mode") if isinstance(metadata, dict) else None
+    return st_mode if isinstance(st_mode, int) and not isinstance(st_mode, bool) else None
+
+
+def _read_cap(info: dict[str, Any]) -> str | None:
+    """A link's read-only capability (an immutable object's links carry only that)."""
+    cap = info.get("ro_uri")
+    return cap if isinstance(cap, str) else None
+
+
+# Tahoe's names for the kinds of a link; anything else is kept as Tahoe says it.
+_KINDS = {"filenode": "file", "dirnode": "dir"}
+# Seconds a file's download may be silent (each block is a round trip over Tor).
+_READ_TIMEOUT = 300.0
+_CHUNK = 1 << 16
 
 
 # Seconds to wait for the next line of a deep-check: each object is a round trip over Tor.
@@ -597,45 +610,38 @@ class TahoeClient:
             return []
         return sorted(line.strip() for line in out.splitlines() if line.strip())
 
-    def _snapshot_path(self, entry: BackupEntry, snapshot: str | None) -> str:
-        return f"{entry.path}/Latest" if snapshot is None else f"{entry.path}/Archives/{snapshot}"
-
-    def listing(self, entry: BackupEntry, snapshot: str | None) -> dict[str, Node]:
-        top = _cap_path(self._require_alias(entry.alias), self._snapshot_path(entry, snapshot))
-        out: dict[str, Node] = {}
-
-        def children(rel: str, url: str) -> list[tuple[str, str, dict[str, Any]]]:
-            node = self._get_json(url + "?t=json")
-            return [
-                (f"{rel}/{name}" if rel else name, kind, info)
-                for name, (kind, info) in node[1].get("children", {}).items()
-            ]
-
-        # Each directory is a round trip through Tor: fetch them by their own cap
-        # (not by path from the root, which fetches every ancestor again), several
-        # at a time.
-        with ThreadPoolExecutor(max_workers=_LISTING_WORKERS) as pool:
-            pending = {pool.submit(children, "", top)}
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    for child, kind, info in future.result():
-                        mode = _link_mode(info)
-                        if kind == "dirnode":
-                            out[child] = Node(-1, mode)
-                            child_cap = info.get("ro_uri") or info["rw_uri"]
-                            pending.add(pool.submit(children, child, _cap_path(child_cap)))
-                        else:
-                            out[child] = Node(int(info.get("size", 0)), mode)
-        return out
-
-    def snapshot_mode(self, entry: BackupEntry, snapshot: str | None) -> int | None:
+    def snapshot(self, entry: BackupEntry, snapshot: str | None) -> SnapshotRef:
         parent = self._entry_url(entry, "" if snapshot is None else "Archives")
         children = self._get_json(parent + "?t=json")[1].get("children", {})
         link = children.get("Latest" if snapshot is None else snapshot)
-        if link is None:
+        if not isinstance(link, list) or len(link) != 2 or not isinstance(link[1], dict):
             raise SnapshotNotFoundError("no such snapshot or path on the grid")
-        return _link_mode(link[1])
+        return SnapshotRef(_read_cap(link[1]) or "", _link_mode(link[1]))
+
+    def children(self, cap: str) -> dict[str, Child]:
+        node = self._get_json(_cap_path(cap) + "?t=json")
+        out = {}
+        for name, (kind, info) in node[1].get("children", {}).items():
+            size = info.get("size")
+            out[name] = Child(
+                _KINDS.get(kind, str(kind)),
+                _read_cap(info),
+                size if isinstance(size, int) else None,
+                _link_mode(info),
+            )
+        return out
+
+    def read(self, cap: str, write: Callable[[bytes], object]) -> None:
+        try:
+            with self._api(_cap_path(cap), _READ_TIMEOUT) as resp:
+                while chunk := resp.read(_CHUNK):
+                    write(chunk)
+        except (http.client.IncompleteRead, ConnectionError, TimeoutError):
+            # Tahoe streams a file as it decodes it: shares lost on the way cut it short.
+            raise UnrecoverableError(
+                "too few storage servers hold shares of this data: it cannot be rebuilt now "
+                "(are enough servers connected? see `htb status`)"
+            ) from None
 
     def check(self, alias: str, repair: bool = False) -> CheckReport:
         query = "?t=stream-deep-check&add-lease=true" + ("&repair=true" if repair else "")
@@ -654,23 +660,3 @@ class TahoeClient:
                 if line.get("type") != "stats":
                     report += _checked(line, repair)
         return report
-
-    def fetch(
-        self,
-        entry: BackupEntry,
-        snapshot: str | None,
-        dest: Path,
-        progress: Progress = no_progress,
-    ) -> None:
-        self._require_alias(entry.alias)
-        source = f"{entry.alias}:{self._snapshot_path(entry, snapshot)}"
-        # `tahoe cp -r SRC DEST` always creates DEST/<basename of SRC>: copy, then lift.
-        landing = dest / ".htb-landing"
-        landing.mkdir()
-        try:
-            self._cli("cp", "-r", "-v", source, str(landing), progress=progress)
-            (inner,) = landing.iterdir()
-            for child in inner.iterdir():
-                child.rename(dest / child.name)
-        finally:
-            shutil.rmtree(landing, ignore_errors=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import GridHarness, make_tree, read_tree
 
-from htb import ops
+from htb import ops, restore
 from htb.errors import (
     Cancelled,
     GridError,
@@ -66,14 +66,13 @@ def test_backup_and_fetch_give_identical_files(harness: GridHarness, tmp_path: P
         assert not [line for line in lines if re.search(r"URI:[A-Z0-9-]+:[a-z2-7]", line)]
         assert len(client.snapshots(entry)) == 1
 
-        listing = client.listing(entry, None)
+        listing = restore.plan(client, entry, None).listing
         assert listing["sub"].size == -1
         assert listing["sub/b.bin"].size == len(files["sub/b.bin"])
         assert listing["empty"].size == 0
 
         dest = tmp_path / "dest"
-        dest.mkdir()
-        client.fetch(entry, None, dest)
+        restore.fetch(client, entry, None, dest)
         assert read_tree(dest) == files
     finally:
         client.stop()
@@ -92,16 +91,16 @@ def test_listing_keeps_the_permission_bits(harness: GridHarness, tmp_path: Path)
         src.chmod(0o750)
         entry = BackupEntry(alias, "laptop/src", str(src), ())
         client.backup(entry)
-        listing = client.listing(entry, None)
+        listing = restore.plan(client, entry, None).listing
         assert listing["sub/b.bin"].mode == 0o600
         assert listing["empty"].mode == 0o755
         assert listing["sub"].mode == 0o700
         # The top directory's own bits: on Latest and on its snapshot.
         (first,) = client.snapshots(entry)
-        assert client.snapshot_mode(entry, None) == 0o750
-        assert client.snapshot_mode(entry, first) == 0o750
+        assert restore.plan(client, entry, None).top_mode == 0o750
+        assert restore.plan(client, entry, first).top_mode == 0o750
         with pytest.raises(SnapshotNotFoundError):
-            client.snapshot_mode(entry, "1999-01-01_00:00:00Z")
+            client.snapshot(entry, "1999-01-01_00:00:00Z")
     finally:
         client.stop()
 
@@ -114,12 +113,12 @@ def test_restore_gives_the_top_directory_its_recorded_mode(
     files = make_tree(src)
     entry = BackupEntry(_alias(), "top-mode", str(src), ())
     root = tmp_path / "restored"
-    target = ops.restore_target(entry, root)
+    target = restore.restore_target(entry, root)
     try:
         client.create_alias(entry.alias)
         src.chmod(0o500)  # read-only: the restore must still write into it
         client.backup(entry)
-        assert ops.restore(client, [entry], root=root) == [target]
+        assert restore.restore(client, [entry], root=root) == [target]
         assert target.stat().st_mode & 0o7777 == 0o500
         assert read_tree(target) == files
     finally:
@@ -184,9 +183,8 @@ def test_check_finds_lost_shares_and_repair_rebuilds_them(
         assert lost.unrecoverable > 0 or not lost.complete
         assert client.check(alias, repair=True).verdict == "unrecoverable"
         restored = tmp_path / "restored"
-        restored.mkdir()
         with pytest.raises(UnrecoverableError):
-            client.fetch(entry, None, restored)
+            restore.fetch(client, entry, None, restored)
     finally:
         client.stop()
 
@@ -208,12 +206,10 @@ def test_every_backup_is_a_snapshot_and_old_ones_stay(harness: GridHarness, tmp_
         assert first < second
 
         old = tmp_path / "old"
-        old.mkdir()
-        client.fetch(entry, first, old)
+        restore.fetch(client, entry, first, old)
         assert read_tree(old) == {"f.txt": b"one"}
         latest = tmp_path / "latest"
-        latest.mkdir()
-        client.fetch(entry, None, latest)
+        restore.fetch(client, entry, None, latest)
         assert read_tree(latest) == {"f.txt": b"two, longer", "new.txt": b"new"}
     finally:
         client.stop()
@@ -259,8 +255,7 @@ def test_a_cancelled_backup_leaves_the_last_snapshot(harness: GridHarness, tmp_p
         assert not [pid for pid in children if Path(f"/proc/{pid}").exists()]
         assert client.snapshots(entry) == before
         latest = tmp_path / "latest"
-        latest.mkdir()
-        client.fetch(entry, None, latest)
+        restore.fetch(client, entry, None, latest)
         assert read_tree(latest) == files
     finally:
         client.stop()
@@ -295,7 +290,7 @@ def test_excludes_are_not_backed_up(harness: GridHarness, tmp_path: Path) -> Non
         (src / "skip.tmp").write_text("s")
         entry = BackupEntry(alias, "ex", str(src), ("*.tmp",))
         client.backup(entry)
-        assert set(client.listing(entry, None)) == {"keep.txt"}
+        assert set(restore.plan(client, entry, None).listing) == {"keep.txt"}
     finally:
         client.stop()
 
@@ -313,7 +308,7 @@ def test_unknown_alias_snapshot_and_duplicate_alias(harness: GridHarness, tmp_pa
         empty = BackupEntry(alias, "never-backed-up", str(tmp_path), ())
         assert client.snapshots(empty) == []
         with pytest.raises(SnapshotNotFoundError):
-            client.listing(empty, None)
+            restore.plan(client, empty, None)
     finally:
         client.stop()
 
@@ -333,8 +328,7 @@ def test_survives_losing_n_minus_k_servers_and_fails_clearly_below_k(
 
         h.take_down(h.servers[0])  # N - K = 1 may go
         one_down = tmp_path / "one-down"
-        one_down.mkdir()
-        client.fetch(entry, None, one_down)
+        restore.fetch(client, entry, None, one_down)
         assert read_tree(one_down) == files
         (src / "new-file").write_bytes(b"x" * 5000)  # an upload, not only reused shares
         with pytest.raises((NotEnoughServersError, UnrecoverableError)):
@@ -342,10 +336,9 @@ def test_survives_losing_n_minus_k_servers_and_fails_clearly_below_k(
 
         h.take_down(h.servers[1])  # fewer than K = 2 left
         too_few = tmp_path / "too-few"
-        too_few.mkdir()
         with pytest.raises(UnrecoverableError):
-            client.fetch(entry, None, too_few)
-        assert list(too_few.iterdir()) == []
+            restore.fetch(client, entry, None, too_few)
+        assert not too_few.exists()  # refused while walking: nothing made
     finally:
         client.stop()
 

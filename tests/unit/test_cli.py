@@ -14,6 +14,7 @@ from pathlib import Path
 import nacl.secret
 import pytest
 from conftest import make_tree, manifest_data, read_tree
+from hostile_snapshot import REFUSED, plant_memory
 
 from htb import cli
 from htb.errors import GridError
@@ -235,6 +236,23 @@ def test_too_few_servers_fails_clearly_and_touches_nothing(env, capsys) -> None:
     assert cli.main(["restore", *m, "--to", str(target)], laptop) == 6
     assert "too few storage servers hold shares" in capsys.readouterr().err
     assert not target.exists()
+
+
+def test_a_hostile_snapshot_is_one_line_and_exit_11(env, capsys) -> None:
+    # Someone with her write cap linked a climbing name as Latest (issue 21).
+    laptop, m, data = _backed_up(env)
+    local = Path(data["backups"][0]["local"])
+    before = read_tree(local)
+    plant_memory(laptop.client, validate(data).backups[0], REFUSED["climb-to-autostart"])
+    target = env["tmp"] / "restored"
+    assert cli.main(["restore", *m, "--to", str(target)], laptop) == 11
+    line = _one_error_line(capsys.readouterr().err)
+    assert line.startswith("htb: error: restore refused: the snapshot holds a name with '/'")
+    assert not target.exists()
+    assert cli.main(["restore", *m, "--overwrite"], laptop) == 11
+    assert read_tree(local) == before  # her folder untouched, nothing moved aside
+    assert not list(env["tmp"].glob("data.htb-previous-*"))
+    assert not list(env["tmp"].glob(".htb-restore-*"))
 
 
 def _backed_up(env: dict[str, Path]) -> tuple[Laptop, list[str], dict]:
@@ -502,6 +520,7 @@ def test_help_lists_every_exit_code(capsys) -> None:
         ("8", "verification failed"),
         ("9", "check: some data needs repair"),
         ("10", "check: some data is unrecoverable"),
+        ("11", "restore refused: the snapshot holds what no backup makes"),
         ("130", "interrupted"),
     ]:
         assert re.search(rf"^  {code} +{re.escape(meaning)}", out, re.MULTILINE), code

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import make_tree, manifest_data, read_tree
 
-from htb import ops
+from htb import ops, restore
 from htb.errors import NotEnoughServersError, UnrecoverableError
 from htb.manifest import BackupEntry, validate
 from htb.testing.memory import MemoryClient, MemoryGrid
@@ -162,7 +162,7 @@ def test_a_restore_that_meets_churning_connections_is_retried(tmp_path: Path) ->
         for name in grid.server_names:
             grid.start_server(name)
 
-    done = ops.restore(client, [entry], root=tmp_path / "r", say=say, sleep=sleep)
+    done = restore.restore(client, [entry], root=tmp_path / "r", say=say, sleep=sleep)
     (target,) = done
     assert read_tree(target) == files
     assert any("trying again (2 of 3)" in line for line in said)
@@ -175,7 +175,9 @@ def test_lost_data_fails_after_the_bound_and_leaves_the_disk_as_it_was(tmp_path:
         grid.drop_shares(name)
     said: list[str] = []
     with pytest.raises(UnrecoverableError, match="3 attempts in a row") as exc:
-        ops.restore(client, [entry], root=tmp_path / "r", say=said.append, sleep=lambda _s: None)
+        restore.restore(
+            client, [entry], root=tmp_path / "r", say=said.append, sleep=lambda _s: None
+        )
     assert "\n" not in str(exc.value)
     assert sum("trying again" in line for line in said) == ops.TRANSIENT_ATTEMPTS - 1
     assert not (tmp_path / "r").exists()
@@ -198,7 +200,7 @@ def test_a_restore_waits_for_the_servers_that_hold_shares(tmp_path: Path) -> Non
             grid.start_server(keep)
 
     said: list[str] = []
-    (target,) = ops.restore(client, [entry], root=tmp_path / "r", say=said.append, sleep=sleep)
+    (target,) = restore.restore(client, [entry], root=tmp_path / "r", say=said.append, sleep=sleep)
     assert read_tree(target) == files
     assert sum("trying again" in line for line in said) == 1
     assert len(sleeps) >= 5

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from htb import nodedir, ops, session
+from htb import nodedir, ops, restore, session
 from htb import passphrase as pw
 from htb.client import Client
 from htb.errors import (
@@ -513,7 +513,7 @@ class Core:
                 items += 1
                 self._emit(RestoreProgress(items))
 
-            done = ops.restore(
+            done = restore.restore(
                 client,
                 [target],
                 snapshot=snapshot,

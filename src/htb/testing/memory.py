@@ -9,14 +9,23 @@ tests as the real node.
 from __future__ import annotations
 
 import fnmatch
-import os
 import secrets
 import time
 from base64 import b32encode
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from htb.client import CheckReport, Node, Progress, ServerInfo, Status, TorSettings, no_progress
+from htb.client import (
+    CheckReport,
+    Child,
+    Progress,
+    ServerInfo,
+    SnapshotRef,
+    Status,
+    TorSettings,
+    no_progress,
+)
 from htb.errors import (
     GridError,
     MissingAliasError,
@@ -27,8 +36,18 @@ from htb.errors import (
 )
 from htb.manifest import BackupEntry, Manifest
 
-# A tree: name -> bytes (file) or nested dict (directory).
-Tree = dict[str, "bytes | Tree"]
+
+@dataclass(frozen=True)
+class Foreign:
+    """A link that is neither an immutable file nor an immutable directory: what a
+    holder of a write cap can put in a snapshot (a mutable object, an unknown kind)."""
+
+    kind: str  # "file", "dir" or another kind (Tahoe: "unknown")
+    cap: str | None = None
+
+
+# A tree: name -> bytes (file), nested dict (directory) or a Foreign link.
+Tree = dict[str, "bytes | Tree | Foreign"]
 
 
 def _b32(n: int) -> str:
@@ -45,9 +64,11 @@ class StoredDir:
 
     tree: Tree
     servers: frozenset[str]
-    modes: dict[str, int] = field(default_factory=dict)  # path -> permission bits
-    top_mode: int | None = None  # the backed-up directory's own bits
+    modes: dict[str, int] = field(default_factory=dict)  # path -> st_mode, as recorded
+    top_mode: int | None = None  # the backed-up directory's own st_mode
     total: int = 0  # N; 0: as many as ``servers``
+    # Linked as a mutable directory (a write-cap holder's doing; `tahoe backup` never does).
+    mutable: bool = False
 
     def __post_init__(self) -> None:
         self.total = self.total or len(self.servers)
@@ -67,6 +88,25 @@ class MemoryGrid:
     roots: dict[str, StoredDir] = field(default_factory=dict)
     # Introducers the client has neither reached nor given up on yet.
     introducers_pending: int = 0
+    # cap -> (the stored snapshot it is in, its path there, the object): each
+    # directory and file gets a capability when a client first sees it.
+    objects: dict[str, tuple[StoredDir, str, bytes | Tree]] = field(default_factory=dict)
+    _caps: dict[tuple[int, str], str] = field(default_factory=dict)
+
+    def cap_of(self, stored: StoredDir, path: str, value: bytes | Tree) -> str:
+        """The capability of a file or directory of ``stored`` (made on first sight)."""
+        # ``objects`` keeps ``stored`` alive: its id names it for good.
+        cap = self._caps.get((id(stored), path))
+        if cap is not None:
+            return cap
+        if isinstance(value, bytes):
+            prefix = "URI:LIT:" if len(value) <= 55 else "URI:CHK:"
+            cap = f"{prefix}{_b32(16)}:{_b32(32)}:2:3:{len(value)}"
+        else:
+            cap = f"URI:DIR2{'-RO' if stored.mutable else '-CHK'}:{_b32(16)}:{_b32(32)}"
+        self.objects[cap] = (stored, path, value)
+        self._caps[id(stored), path] = cap
+        return cap
 
     def up(self) -> list[str]:
         return [s for s in self.server_names if s not in self.down]
@@ -103,19 +143,10 @@ def _read_modes(root: Path, tree: Tree, rel: str = "") -> dict[str, int]:
     out: dict[str, int] = {}
     for name, value in tree.items():
         path = f"{rel}{name}"
-        out[path] = (root / path).stat().st_mode & 0o7777
+        out[path] = (root / path).stat().st_mode
         if isinstance(value, dict):
             out.update(_read_modes(root, value, path + "/"))
     return out
-
-
-def _write_tree(tree: Tree, dest: Path) -> None:
-    for name, value in tree.items():
-        if isinstance(value, dict):
-            (dest / name).mkdir()
-            _write_tree(value, dest / name)
-        else:
-            (dest / name).write_bytes(value)
 
 
 def _list_tree(tree: Tree, rel: str = "") -> dict[str, int]:
@@ -125,7 +156,7 @@ def _list_tree(tree: Tree, rel: str = "") -> dict[str, int]:
         if isinstance(value, dict):
             out[path] = -1
             out.update(_list_tree(value, path + "/"))
-        else:
+        elif isinstance(value, bytes):
             out[path] = len(value)
     return out
 
@@ -225,7 +256,7 @@ class MemoryClient:
         if not local.is_dir():
             raise GridError(f"tahoe: cannot back up {local}: not a directory")
         servers = self._place()
-        top_mode = local.stat().st_mode & 0o7777
+        top_mode = local.stat().st_mode
         tree = _read_tree(local, entry.excludes)
         # As `tahoe backup`, which links the snapshot only at its end: a ``progress``
         # that raises (Cancelled) leaves the snapshots and the backupdb as they were.
@@ -255,15 +286,42 @@ class MemoryClient:
             )
         return stored
 
-    def listing(self, entry: BackupEntry, snapshot: str | None) -> dict[str, Node]:
+    def snapshot(self, entry: BackupEntry, snapshot: str | None) -> SnapshotRef:
         stored = self._snapshot(entry, snapshot)
-        return {
-            path: Node(size, stored.modes.get(path))
-            for path, size in _list_tree(stored.tree).items()
-        }
+        return SnapshotRef(self.grid.cap_of(stored, "", stored.tree), stored.top_mode)
 
-    def snapshot_mode(self, entry: BackupEntry, snapshot: str | None) -> int | None:
-        return self._snapshot(entry, snapshot).top_mode
+    def _object(self, cap: str) -> tuple[StoredDir, str, bytes | Tree]:
+        self._require_running()
+        found = self.grid.objects.get(cap)
+        if found is None:
+            raise SnapshotNotFoundError("no such snapshot or path on the grid")
+        if found[0].shares_up(set(self.grid.up())) < self.needed:
+            raise UnrecoverableError(
+                "too few storage servers hold shares of this data: it cannot be rebuilt now"
+            )
+        return found
+
+    def children(self, cap: str) -> dict[str, Child]:
+        stored, path, tree = self._object(cap)
+        if not isinstance(tree, dict):
+            raise GridError("tahoe: not a directory")
+        out = {}
+        for name, value in tree.items():
+            below = f"{path}/{name}" if path else name
+            if isinstance(value, Foreign):
+                out[name] = Child(value.kind, value.cap)
+                continue
+            child_cap = self.grid.cap_of(stored, below, value)
+            size = len(value) if isinstance(value, bytes) else None
+            kind = "file" if isinstance(value, bytes) else "dir"
+            out[name] = Child(kind, child_cap, size, stored.modes.get(below))
+        return out
+
+    def read(self, cap: str, write: Callable[[bytes], object]) -> None:
+        _, _, value = self._object(cap)
+        if not isinstance(value, bytes):
+            raise GridError("tahoe: not a file")
+        write(value)
 
     def check(self, alias: str, repair: bool = False) -> CheckReport:
         """Each alias directory, then each distinct snapshot; a snapshot's files share its shares.
@@ -300,17 +358,3 @@ class MemoryClient:
             stored.servers = (stored.servers & up) | set(spare[: stored.total - found])
             repaired = objects
         return CheckReport(files, dirs, needs_repair=objects, repaired=repaired)
-
-    def fetch(
-        self,
-        entry: BackupEntry,
-        snapshot: str | None,
-        dest: Path,
-        progress: Progress = no_progress,
-    ) -> None:
-        tree = self._snapshot(entry, snapshot).tree
-        if any(os.scandir(dest)):
-            raise GridError(f"{dest} is not empty")
-        _write_tree(tree, dest)
-        for path in _list_tree(tree):
-            progress(f"copied {path}")

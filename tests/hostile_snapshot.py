@@ -1,0 +1,202 @@
+"""Hostile snapshots: what a holder of a backup directory's write cap can link as
+``Latest``, and how to link it on each grid (issue 21).
+
+Whoever has one of her manifest copies and its passphrase holds her rootcaps:
+write caps. With them they can make any tree ``Latest``; Tahoe's web API takes
+every name below (``..``, ``/abs``, NUL, escapes, the empty name) in immutable
+and mutable directories alike (tried on tahoe-lafs 1.20). :func:`plant_memory`
+and :func:`plant_tahoe` link the same :class:`Shape` on the in-memory and on a
+real grid, the way such a person would: through the node's web API with the
+alias's write cap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import stat
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from htb.client import Client
+from htb.manifest import BackupEntry
+from htb.tahoe import TahoeClient
+from htb.testing.memory import Foreign, MemoryClient, StoredDir, Tree
+
+EVIL = b"#!/bin/sh\necho owned > /tmp/htb-owned\n"
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A tree to link as ``Latest``, and what a restore must do with it."""
+
+    tree: Tree
+    # path ("a/b") -> st_mode recorded on its link (type bits included)
+    modes: dict[str, int] = field(default_factory=dict)
+    top_mode: int | None = None
+    mutable: bool = False  # Latest linked as a mutable directory
+    # Words of the refusal line; None: restored, with the modes of ``expect_modes``.
+    refusal: str | None = None
+    expect_modes: dict[str, int] = field(default_factory=dict)
+
+
+REFUSED: dict[str, Shape] = {
+    "dotdot": Shape({"..": {"evil": EVIL}}, refusal="climbs out of its folder"),
+    "dot": Shape({".": EVIL}, refusal="climbs out of its folder"),
+    "climb-to-autostart": Shape(
+        {"../../.config/autostart/htb-evil.desktop": EVIL}, refusal="'/' in it"
+    ),
+    # HOME: the test's home folder, put in by :func:`at_home` (so a write there shows).
+    "absolute": Shape({"HOME/.config/autostart/htb-evil.desktop": EVIL}, refusal="'/' in it"),
+    "nul": Shape({"a\x00b": EVIL}, refusal="NUL"),
+    "escape-sequence": Shape({"a\x1b[2Jb": EVIL}, refusal="control character"),
+    "newline": Shape({"a\nhtb: done": EVIL}, refusal="control character"),
+    "empty-name": Shape({"": EVIL}, refusal="empty name"),
+    "too-long": Shape({"n" * 256: EVIL}, refusal="longer than 255 bytes"),
+    "deep-dotdot": Shape({"ok": {"fine.txt": b"x", "..": EVIL}}, refusal="(in ok)"),
+    "symlink-entry": Shape(
+        {"link": b"/home/amnesia/.bashrc"},
+        modes={"link": stat.S_IFLNK | 0o777},
+        refusal="recorded as a link",
+    ),
+    "device-entry": Shape(
+        {"dev": b""}, modes={"dev": stat.S_IFCHR | 0o666}, refusal="recorded as a link"
+    ),
+    "mutable-latest": Shape({"a.txt": b"x"}, mutable=True, refusal="not an immutable folder"),
+}
+
+# Tahoe's web API will not put these in an immutable directory; a modified client
+# can, so the in-memory grid holds them (the check is the same code for both).
+REFUSED_MEMORY_ONLY: dict[str, Shape] = {
+    "mutable-child": Shape(
+        {"a.txt": b"x", "moving": Foreign("dir", "URI:DIR2-RO:" + "a" * 26 + ":" + "b" * 52)},
+        refusal="mutable or unknown object",
+    ),
+    "mutable-file": Shape(
+        {"moving.txt": Foreign("file", "URI:SSK-RO:" + "a" * 26 + ":" + "b" * 52)},
+        refusal="mutable or unknown object",
+    ),
+    "unknown-kind": Shape(
+        {"thing": Foreign("unknown", "URI:FUTURE:" + "c" * 26)},
+        refusal="neither a file nor a folder",
+    ),
+    "no-cap": Shape({"ghost": Foreign("file", None)}, refusal="mutable or unknown object"),
+}
+
+SANITISED: dict[str, Shape] = {
+    "setuid-and-world-writable": Shape(
+        {"tool": EVIL, "open": b"x", "shared": {"f": b"y"}},
+        modes={
+            "tool": stat.S_IFREG | 0o6755,
+            "open": stat.S_IFREG | 0o666,
+            "shared": stat.S_IFDIR | 0o1777,
+            "shared/f": stat.S_IFREG | 0o644,
+        },
+        top_mode=stat.S_IFDIR | 0o4777,
+        expect_modes={"tool": 0o755, "open": 0o664, "shared": 0o775, "shared/f": 0o644, "": 0o775},
+    ),
+}
+
+
+def at_home(shape: Shape, home: Path) -> Shape:
+    """``shape`` with each name that starts with ``HOME/`` made absolute under ``home``."""
+
+    def bind(tree: Tree) -> Tree:
+        return {
+            (str(home) + name[4:] if name.startswith("HOME/") else name): (
+                bind(value) if isinstance(value, dict) else value
+            )
+            for name, value in tree.items()
+        }
+
+    return dataclasses.replace(shape, tree=bind(shape.tree))
+
+
+# --- linking a shape as Latest ------------------------------------------------------------
+def plant(client: Client, entry: BackupEntry, shape: Shape) -> None:
+    """Link ``shape`` as ``entry``'s Latest, as a holder of the alias's write cap can."""
+    if isinstance(client, MemoryClient):
+        plant_memory(client, entry, shape)
+    elif isinstance(client, TahoeClient):
+        plant_tahoe(client, entry, shape)
+    else:  # pragma: no cover
+        raise TypeError(type(client))
+
+
+def plant_memory(client: MemoryClient, entry: BackupEntry, shape: Shape) -> None:
+    cap = client.aliases[entry.alias]
+    stored = StoredDir(
+        shape.tree,
+        frozenset(client.grid.up()),
+        dict(shape.modes),
+        shape.top_mode,
+        mutable=shape.mutable,
+    )
+    client.grid.dirs.setdefault(cap, {})[f"{entry.path}/Latest"] = stored
+
+
+class _Web:
+    """The node's web API, as a write-cap holder uses it (test only)."""
+
+    def __init__(self, node_dir: Path) -> None:
+        self.url = (node_dir / "node.url").read_text().strip()
+
+    def call(self, method: str, path: str, body: bytes | None = None) -> str:
+        request = urllib.request.Request(self.url + path, data=body, method=method)  # noqa: S310
+        with urllib.request.urlopen(request, timeout=120) as resp:  # noqa: S310 - loopback
+            return str(resp.read().decode())
+
+    def put_file(self, content: bytes) -> str:
+        return self.call("PUT", "uri", content).strip()
+
+    def link(self, cap: str, children: dict[str, Any]) -> str:
+        """``children`` set on the directory ``cap``."""
+        body = json.dumps(children).encode()
+        return self.call("POST", f"uri/{urllib.parse.quote(cap, safe='')}?t=set_children", body)
+
+    def mkdir(self, children: dict[str, Any], *, mutable: bool) -> str:
+        if not mutable:
+            body = json.dumps(children).encode()
+            return self.call("POST", "uri?t=mkdir-immutable", body).strip()
+        cap = self.call("POST", "uri?t=mkdir").strip()
+        self.link(cap, children)
+        return cap
+
+
+def _children(web: _Web, shape: Shape, tree: Tree, rel: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in tree.items():
+        path = f"{rel}{name}"
+        metadata = {"st_mode": shape.modes[path]} if path in shape.modes else {}
+        if isinstance(value, Foreign):
+            # A mutable directory: it can change while a restore reads it.
+            cap = web.mkdir({}, mutable=True)
+            out[name] = ["dirnode", {"rw_uri": cap, "metadata": metadata}]
+        elif isinstance(value, bytes):
+            out[name] = ["filenode", {"ro_uri": web.put_file(value), "metadata": metadata}]
+        else:
+            inner = _children(web, shape, value, path + "/")
+            cap = web.mkdir(inner, mutable=shape.mutable)
+            key = "rw_uri" if shape.mutable else "ro_uri"
+            out[name] = ["dirnode", {key: cap, "metadata": metadata}]
+    return out
+
+
+def plant_tahoe(client: TahoeClient, entry: BackupEntry, shape: Shape) -> None:
+    web = _Web(client.node_dir)
+    aliases = (client.node_dir / "private" / "aliases").read_text()
+    alias_cap = next(
+        line.partition(":")[2].strip()
+        for line in aliases.splitlines()
+        if line.partition(":")[0].strip() == entry.alias
+    )
+    top = web.mkdir(_children(web, shape, shape.tree, ""), mutable=shape.mutable)
+    metadata = {"st_mode": shape.top_mode} if shape.top_mode is not None else {}
+    key = "rw_uri" if shape.mutable else "ro_uri"
+    entry_dir = f"{alias_cap}/{entry.path}"
+    path = "uri/" + urllib.parse.quote(entry_dir, safe="/:") + "?t=set_children"
+    body = json.dumps({"Latest": ["dirnode", {key: top, "metadata": metadata}]}).encode()
+    web.call("POST", path, body)
