@@ -1,11 +1,15 @@
 """One signed bundle per activist: ``htb-<name>.run``, installed on Tails without root.
 
 A bundle is a POSIX sh header followed by an uncompressed tar payload, with a
-detached OpenPGP signature ``htb-<name>.run.sig`` by the operator's key. The header
-(``HEADER``) checks the signature of its own file with gpg - a ``VALIDSIG`` of the
-operator's fingerprint, written into the header at build time - copies nothing
-anywhere but a private temporary directory in RAM, unpacks the payload there and
-runs its ``install.py`` (:mod:`htb.bundle_installer`) with the options it was given.
+detached OpenPGP signature ``htb-<name>.run.sig`` by the operator's key and that key
+beside them as a keyring file, ``operator.gpg``. The person runs nothing of it before
+Tails' own gpg has checked the signer against the fingerprint she got in person
+(:func:`htb.bundle_installer.check_command`: ``--assert-signer``, operator.gpg as the
+only keyring, then ``sh``): a substitute's header would be the substitute's. The
+genuine header (``HEADER``) checks again - a ``VALIDSIG`` of the operator's
+fingerprint, written into it at build time, on private copies - writes nothing but
+a private temporary directory in RAM, unpacks the payload there and runs its
+``install.py`` (:mod:`htb.bundle_installer`) with the options it was given.
 
 The payload: ``install.py``, ``bundle.json`` (name, Python, fingerprint),
 ``requirements.txt`` (each wheel pinned with its sha256, for pip's
@@ -53,26 +57,30 @@ HEADER = r"""#!/bin/sh
 # htb bundle for @NAME@: htb and tahoe-lafs for Tails, installed as you (never
 # root) into Persistent Storage, with your sealed invitation.
 #
-# Signed by the operator's OpenPGP key, fingerprint
-#   @FPR@
-# 1. Check it:  gpg --import operator.asc
-#               (compare the fingerprint gpg shows with the one the operator gave
-#                you in person, then:)
-#               gpg --verify htb-@NAME@.run.sig htb-@NAME@.run
-# 2. Install:   sh htb-@NAME@.run
-# Before installing, this file checks its own signature again (the .sig file beside
-# it, the operator's key in your keyring) and writes nothing but a private temporary
-# directory in RAM until the signature and every file's digest are good.
+# Do not run it before Tails' own gpg has checked it. In the folder of this file,
+# htb-@NAME@.run.sig and operator.gpg, type this one command, with the 40 zeros
+# replaced by the fingerprint the operator gave you in person: 40 characters, no
+# spaces, no quotes. Never take it from a file (this one included) or from gpg's
+# lines: any key's name can hold it.
+#
+@CHECK@
+#
+# sh runs only if gpg found a good signature by that key (gpg exits 1 for another
+# key's or a bad one; 2 without operator.gpg or a 40-character fingerprint).
+# Then this file checks its own signature again (with operator.gpg, nothing
+# imported into your keyring) and writes nothing but a private temporary directory
+# in RAM until the signature and every file's digest are good.
 # Options: sh htb-@NAME@.run --help
 #
 # Exit codes: 0 installed or already installed (--check: reported); 1 a local
-# error; 2 bad options; 3 the signature: no .sig, no gpg, the operator's key not
-# imported, a bad signature or another key's; 4 the content does not match its
+# error; 2 bad options; 3 the signature: no .sig or no operator.gpg beside this
+# file, no gpg, a bad signature or another key's; 4 the content does not match its
 # digests; 5 this system: root, no Persistent Storage, another Python; 6 a
 # different manifest is installed; 7 the virtualenv or pip failed.
 #
 # Below this header: a tar archive (install.py, the wheels, the sealed invitation).
 set -u
+set -f
 umask 077
 HTB_FPR=@FPR@
 HTB_SKIP=@SKIP@
@@ -87,6 +95,9 @@ self=$0
 [ -f "$self" ] || die 2 "run this file by its name: sh htb-@NAME@.run"
 [ -f "$self.sig" ] ||
   die 3 "no signature $self.sig: put the .sig file the operator gave you beside this file"
+key=$(dirname -- "$self")/operator.gpg
+[ -f "$key" ] ||
+  die 3 "no $key: put the operator's key file (operator.gpg) the operator gave you beside this file"
 command -v gpg >/dev/null 2>&1 ||
   die 3 "gpg is not installed: it is needed to check the operator's signature"
 command -v python3 >/dev/null 2>&1 || die 5 "python3 is not installed"
@@ -99,15 +110,19 @@ tmp=$(mktemp -d "$base/htb-bundle.XXXXXXXX") || die 1 "cannot make a private dir
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 130' HUP INT TERM
 chmod 700 "$tmp" || die 1 "cannot make $tmp private"
-# The copies are checked and unpacked: the file cannot change in between.
-cp "$self" "$tmp/bundle.run" && cp "$self.sig" "$tmp/bundle.run.sig" ||
+# The copies are checked and unpacked: the files cannot change in between. gpg gets
+# a home of its own there: the person's keyring and gpg's settings play no part.
+cp "$self" "$tmp/bundle.run" && cp "$self.sig" "$tmp/bundle.run.sig" &&
+  cp "$key" "$tmp/operator.gpg" && mkdir -m 700 "$tmp/gnupg" ||
   die 1 "cannot copy the bundle into $tmp"
-status=$(LC_ALL=C gpg --batch --no-tty --trust-model always --status-fd 1 \
+status=$(LC_ALL=C gpg --homedir "$tmp/gnupg" --batch --no-tty --no-autostart \
+  --no-default-keyring --keyring "$tmp/operator.gpg" --trust-model always --status-fd 1 \
   --verify "$tmp/bundle.run.sig" "$tmp/bundle.run" 2>/dev/null)
 good=no bad=no other=no nokey=no
 while read -r tag kind rest; do
   [ "$tag" = "[GNUPG:]" ] || continue
   case "$kind" in
+    # gpg's own fingerprints of the signing key and its primary key, never a user ID.
     VALIDSIG)
       case " $rest " in
         *" $HTB_FPR "*) good=yes ;;
@@ -125,17 +140,16 @@ if [ "$bad" = yes ]; then
 elif [ "$good" = yes ]; then
   :
 elif [ "$other" = yes ]; then
-  die 3 "signed by another key, not the operator's ($HTB_FPR); do not use it"
+  die 3 "signed by another key, not the operator's; do not use it"
 elif [ "$nokey" = yes ]; then
-  key="gpg --import operator.asc (its fingerprint must be $HTB_FPR)"
-  die 3 "the operator's key is not in your keyring: $key, then run this again"
+  die 3 "no key in $key made this signature: not the operator's bundle; do not use it"
 else
   die 3 "$self.sig is not a valid signature of this file; do not use it"
 fi
 mkdir "$tmp/payload" || die 1 "cannot make $tmp/payload"
 tail -c "+$((HTB_SKIP + 1))" "$tmp/bundle.run" | tar -xf - -C "$tmp/payload" 2>/dev/null ||
   die 4 "the bundle's content could not be unpacked"
-rm -f "$tmp/bundle.run" "$tmp/bundle.run.sig"
+rm -rf "$tmp/bundle.run" "$tmp/bundle.run.sig" "$tmp/operator.gpg" "$tmp/gnupg"
 python3 "$tmp/payload/install.py" --bundle-dir "$tmp/payload" "$@"
 exit $?
 """
@@ -235,9 +249,12 @@ def installer_source() -> bytes:
 
 
 def header(name: str, fingerprint: str, skip: int) -> bytes:
-    help_text = bundle_installer.parser(home="$HOME", prog=f"sh htb-{name}.run").format_help()
+    run = f"htb-{name}.run"
+    help_text = bundle_installer.parser(home="$HOME", prog=f"sh {run}", run=run).format_help()
+    check = "\n".join(f"#   {line}" for line in bundle_installer.check_command(run).splitlines())
     text = (
-        HEADER.replace("@NAME@", name)
+        HEADER.replace("@CHECK@", check)
+        .replace("@NAME@", name)
         .replace("@FPR@", fingerprint)
         .replace("@HELP@", help_text)
         .replace("@SKIP@", str(skip))
@@ -358,6 +375,16 @@ def sign(path: Path, fingerprint: str, gnupg_home: Path | None) -> Path:
     return signature
 
 
+def public_key(fingerprint: str, gnupg_home: Path | None) -> bytes:
+    """The operator's public key, binary (a keyring file gpg reads with ``--keyring``)."""
+    fpr = check_fingerprint(fingerprint)
+    done = _gpg(gnupg_home, "--export-options", "export-minimal", "--export", fpr)
+    if done.returncode != 0 or not done.stdout:
+        where = f"in {gnupg_home}" if gnupg_home else "in gpg's default home"
+        raise BundleError(f"no public key {fpr} {where}")
+    return done.stdout
+
+
 @dataclass(frozen=True)
 class Result:
     path: Path
@@ -366,6 +393,8 @@ class Result:
     python: str
     changed: bool  # the .run's bytes changed (or would)
     signed: bool  # the .sig was (or would be) made anew
+    key: Path  # operator.gpg beside it
+    key_changed: bool  # operator.gpg was (or would be) written
 
 
 def build(
@@ -379,18 +408,24 @@ def build(
     python_version: str | None = None,
     check: bool = False,
 ) -> Result:
-    """``dest/htb-<name>.run`` and its ``.sig``: rewritten and re-signed only when needed."""
+    """``dest/htb-<name>.run``, its ``.sig`` and ``operator.gpg``: written only when needed."""
     data, python = build_run(wheelhouse, manifest, fingerprint, name, python_version)
     path = dest / f"htb-{check_name(name)}.run"
     signature = path.with_name(path.name + ".sig")
+    key = dest / bundle_installer.OPERATOR_KEY
+    key_data = public_key(fingerprint, gnupg_home)
     changed = not path.is_file() or path.read_bytes() != data
     signed = changed or not signature_valid(path, signature, fingerprint, gnupg_home)
+    key_changed = key.is_symlink() or not key.is_file() or key.read_bytes() != key_data
     if not check:
-        if changed:
+        if changed or key_changed:
             dest.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if changed:
             write_atomic(path, data, mode=0o600)
         if signed:
             sign(path, fingerprint, gnupg_home)
+        if key_changed:
+            write_atomic(key, key_data, mode=0o644)
     return Result(
         path=path,
         signature=signature,
@@ -398,4 +433,6 @@ def build(
         python=python,
         changed=changed,
         signed=signed,
+        key=key,
+        key_changed=key_changed,
     )

@@ -55,8 +55,8 @@ EXIT_CODES = {
     EXIT_OK: "installed, or already installed (with --check: the report was made)",
     EXIT_ERROR: "an unexpected local error (a file could not be read or written)",
     EXIT_USAGE: "bad options",
-    EXIT_SIGNATURE: "the signature (checked by the bundle's header): no .sig file, no gpg, "
-    "the operator's key not imported, a bad signature or another key's",
+    EXIT_SIGNATURE: "the signature, checked again by the bundle's header: no .sig or no "
+    "operator.gpg beside the bundle, no gpg, a bad signature or another key's",
     EXIT_PAYLOAD: "the bundle's content does not match its SHA256SUMS or its wheels' hashes",
     EXIT_SYSTEM: "this system: run as root, no Persistent Storage, another Python",
     EXIT_MANIFEST: "a different manifest is installed (--replace-manifest replaces it)",
@@ -64,6 +64,9 @@ EXIT_CODES = {
 }
 
 PERSISTENCE = "/live/persistence/TailsData_unlocked"
+# The operator's public key beside the bundle: a keyring file, which gpg reads without
+# importing anything into the person's own keyring.
+OPERATOR_KEY = "operator.gpg"
 SUMS = "SHA256SUMS"
 BUNDLE_JSON = "bundle.json"
 REQUIREMENTS = "requirements.txt"
@@ -96,6 +99,29 @@ Terminal=false
 Icon=drive-harddisk
 Categories=Utility;
 """
+
+
+# Where the fingerprint goes in the documented command. Not a word: gpg reads an
+# --assert-signer value that is not 40 (or 64) hex digits as the name of a file of
+# fingerprints, in the current folder - which whoever carried the files controls.
+# Left unchanged, 40 zeros match no key: the check fails closed.
+PLACEHOLDER = "0" * 40
+
+
+def check_command(run: str, fingerprint: str = PLACEHOLDER) -> str:
+    """What a person types on Tails, in the folder of the three files, before anything runs.
+
+    Tails' own gpg checks that the key whose fingerprint she got in person made the
+    signature (``--assert-signer`` compares gpg's computed fingerprint, never a user
+    ID) using operator.gpg as the only keyring, so nothing enters her own; only then
+    does ``sh`` run the bundle. The bundle's header cannot be this check: a substitute's
+    header is the substitute's.
+    """
+    return (
+        f"gpg --no-default-keyring --keyring ./{OPERATOR_KEY} --trust-model always \\\n"
+        f"  --assert-signer {fingerprint} \\\n"
+        f"  --verify {run}.sig {run} && sh {run}"
+    )
 
 
 class Refusal(Exception):
@@ -405,13 +431,25 @@ def plan_all(args: argparse.Namespace, payload: Payload) -> Plan:
 
 
 # --- the command ----------------------------------------------------------------------
-def parser(home: str | None = None, prog: str = PROG) -> argparse.ArgumentParser:
+def parser(
+    home: str | None = None, prog: str = PROG, run: str = "htb-NAME.run"
+) -> argparse.ArgumentParser:
     home = home or os.environ.get("HOME") or str(Path.home())
     codes = "\n".join(f"  {code}  {text}" for code, text in EXIT_CODES.items())
+    check = "\n".join(f"  {line}" for line in check_command(run).splitlines())
     p = argparse.ArgumentParser(
         prog=prog,
-        description="Install htb and tahoe-lafs from this bundle into Persistent Storage, "
-        "as the current user (never root). A second run of the same bundle changes nothing.",
+        description="Install htb and tahoe-lafs from this bundle into Persistent Storage,\n"
+        "as the current user (never root). A second run of the same bundle changes\n"
+        "nothing. Run it only after Tails' gpg checked it, in one command, in the\n"
+        f"folder of the bundle, its .sig and {OPERATOR_KEY}, with the 40 zeros replaced\n"
+        "by the fingerprint the operator gave you in person (40 characters, no spaces,\n"
+        "no quotes):\n\n"
+        f"{check}\n\n"
+        "sh runs only if gpg found a good signature by that key (gpg exits 1 for\n"
+        f"another key's or a bad one, 2 without {OPERATOR_KEY} or a 40-character\n"
+        "fingerprint). Never take the fingerprint from a file or from gpg's lines: any\n"
+        "key's name can hold it.",
         epilog=f"exit codes:\n{codes}",
         # A fixed width: the help is written into every bundle's header, which must
         # not change with the builder's terminal ($COLUMNS).

@@ -221,10 +221,11 @@ def installed(
 
 
 def copy_of(built: Built, tmp_path: Path) -> Path:
-    """The bundle and its signature, in a directory of their own."""
+    """The bundle, its signature and operator.gpg, in a directory of their own."""
     run = tmp_path / built.run.name
     shutil.copy(built.run, run)
     shutil.copy(built.run.with_name(run.name + ".sig"), run.with_name(run.name + ".sig"))
+    shutil.copy(built.run.with_name("operator.gpg"), run.with_name("operator.gpg"))
     return run
 
 
@@ -254,8 +255,11 @@ def test_same_inputs_same_bytes_and_no_resigning(
         )  # fmt: skip
 
     result = rebuild()
-    assert not result.changed and not result.signed
+    assert not result.changed and not result.signed and not result.key_changed
     assert sig.read_bytes() == before
+    # operator.gpg: the operator's public key alone, a keyring file gpg can read.
+    shown = gpg(keys.empty_home, "--with-colons", "--show-keys", str(result.key)).stdout.decode()
+    assert [ln.split(":")[9] for ln in shown.splitlines() if ln.startswith("fpr:")] == [keys.fpr]
     assert built.run.stat().st_mode & 0o777 == 0o600
     # The payload as documented: sorted, owner 0, mtime 0, everything in SHA256SUMS.
     head = built.run.read_bytes()
@@ -411,9 +415,19 @@ def test_missing_signature_unknown_key_other_key(tmp_path: Path, keys: Keys, bui
     site = Site(tmp_path / "home")
     before = site.digest()
     run = copy_of(built, tmp_path)
-    # The operator's key not imported.
-    refused(install(run, site, gnupg_home=keys.empty_home), 3, "gpg --import operator.asc")
-    # Signed by another key that the activist has (the header names the operator's).
+    key = run.with_name("operator.gpg")
+    # The header reads operator.gpg beside it, never the person's keyring: one that
+    # holds both keys changes nothing.
+    done = install(run, site, "--check", gnupg_home=keys.activist_home)
+    assert done.returncode == 0, done.stderr
+    # No operator.gpg beside it.
+    key.unlink()
+    refused(install(run, site, gnupg_home=keys.activist_home), 3, "no " + str(key))
+    # An operator.gpg of another key.
+    key.write_bytes(gpg(keys.operator_home, "--export", keys.other_fpr).stdout)
+    refused(install(run, site, gnupg_home=keys.activist_home), 3, "no key in")
+    # Signed by another key that operator.gpg holds (the header names the operator's).
+    key.write_bytes(gpg(keys.operator_home, "--export", keys.fpr, keys.other_fpr).stdout)
     bundle.sign(run, keys.other_fpr, keys.operator_home)
     refused(install(run, site, gnupg_home=keys.activist_home), 3, "signed by another key")
     # No .sig at all.
@@ -445,6 +459,7 @@ def resigned(built: Built, keys: Keys, tmp_path: Path, change: Callable[[Path], 
     run = tmp_path / built.run.name
     run.write_bytes(data[: skip_of(data)] + body.getvalue())
     bundle.sign(run, keys.fpr, keys.operator_home)
+    shutil.copy(built.run.with_name("operator.gpg"), run.with_name("operator.gpg"))
     return run
 
 
