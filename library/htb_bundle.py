@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # Copyright: the hidden-tahoe-backup grid authors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Ansible module: an activist's signed bundle (htb-<name>.run and its .sig)."""
+"""Ansible module: an activist's signed bundle (htb-<name>.run, its .sig, operator.gpg)."""
 
 from __future__ import annotations
 
@@ -14,17 +14,21 @@ description:
   - Writes C(htb-<name>.run) into O(dest) - one self-extracting file (a POSIX sh header
     and a tar payload) that installs htb and tahoe-lafs on Tails as the user, without
     root, into Persistent Storage - and its detached OpenPGP signature
-    C(htb-<name>.run.sig) by the operator's key O(fingerprint).
+    C(htb-<name>.run.sig) by the operator's key O(fingerprint), and that public key
+    beside them as C(operator.gpg) (a keyring file - the activist's gpg reads it with
+    C(--keyring), importing nothing).
   - The payload holds the wheels of O(wheelhouse) (each pinned by its sha256 for pip's
     C(--require-hashes)), the sealed O(manifest) (an invitation made by
     M(htb.grid.htb_manifest)), C(SHA256SUMS) of every file and the installer
-    (C(htb.bundle_installer)). The header embeds O(fingerprint) - run as
-    C(sh htb-<name>.run), it refuses to unpack anything unless gpg reports a valid
-    signature by that key (C(VALIDSIG)).
+    (C(htb.bundle_installer)). On Tails the activist runs it only after her own gpg
+    checked the signer against the fingerprint she got in person (C(--assert-signer);
+    the command is in the bundle's header and the README). The header embeds
+    O(fingerprint) and checks again - it unpacks nothing unless gpg reports a valid
+    signature by that key (C(VALIDSIG)) with C(operator.gpg) beside it.
   - The same inputs give the same bytes. The bundle is rewritten only when its bytes
     change, and signed only then or when its signature is missing or not a valid
     signature by O(fingerprint) (OpenPGP signatures are not deterministic); the task
-    is C(changed) only then.
+    is C(changed) only then, or when C(operator.gpg) differs from the key gpg exports.
   - Runs where the C(htb) package is importable and gpg holds the operator's secret
     key - the controller (C(delegate_to=localhost)). The key must sign without a prompt
     (no passphrase is ever handled here - a gpg-agent with the passphrase cached, or a
@@ -106,6 +110,11 @@ signed:
   description: Whether the signature was made anew (in check mode - would be).
   returned: always
   type: bool
+key:
+  description: The operator's public key beside the bundle (C(operator.gpg), 0644).
+  returned: always
+  type: str
+  sample: /srv/htb/private/bundles/operator.gpg
 """
 
 import traceback  # noqa: E402
@@ -154,8 +163,9 @@ def main() -> None:
     except HtbError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(
-        changed=result.changed or result.signed,
+        changed=result.changed or result.signed or result.key_changed,
         path=str(result.path),
+        key=str(result.key),
         signature=str(result.signature),
         sha256=result.sha256,
         python_version=result.python,

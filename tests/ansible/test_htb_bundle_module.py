@@ -50,6 +50,7 @@ def test_check_mode_then_build_then_nothing(tmp_path: Path, inputs: dict[str, st
     assert not second["changed"] and not second["signed"]
     run = dest / "htb-alice.run"
     assert first["path"] == str(run) and first["signature"] == str(run) + ".sig"
+    assert first["key"] == str(dest / "operator.gpg") and Path(first["key"]).is_file()
     assert first["sha256"] == checked["sha256"] == second["sha256"]
     assert first["python_version"] == PY
     assert run.stat().st_mode & 0o777 == 0o600
@@ -76,7 +77,7 @@ def test_check_mode_then_build_then_nothing(tmp_path: Path, inputs: dict[str, st
     ("params", "message"),
     [
         ({"fingerprint": "not-a-fingerprint"}, "full fingerprint"),
-        ({"fingerprint": "0123456789ABCDEF0123456789ABCDEF01234567"}, "could not sign"),
+        ({"fingerprint": "0123456789ABCDEF0123456789ABCDEF01234567"}, "no public key"),
         ({"wheelhouse": "/nonexistent/wh.tar"}, "cannot read the wheelhouse"),
         ({"manifest": "/nonexistent/alice.htbm"}, "cannot read the manifest"),
         ({"name": "a/b"}, "not a bundle name"),
@@ -104,7 +105,7 @@ def test_ansible_doc_renders() -> None:
     assert "fingerprint" in doc.stdout and "python_version" in doc.stdout
 
 
-def test_the_role_builds_each_bundle_and_operator_asc_then_nothing(
+def test_the_role_builds_each_bundle_and_operator_gpg_then_nothing(
     tmp_path: Path, inputs: dict[str, str]
 ) -> None:
     manifests = tmp_path / "manifests"
@@ -124,12 +125,23 @@ def test_the_role_builds_each_bundle_and_operator_asc_then_nothing(
             "activist_bundle_gnupg_home": inputs["gnupg_home"],
         },
     }
+    out.mkdir(mode=0o700)
+    (out / "operator.asc").write_text("left by an earlier version\n")
     first = play(tmp_path, role, callback="default")
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "changed=3" in first.stdout  # the directory, operator.asc, the bundles
+    assert "changed=2" in first.stdout  # operator.asc removed; the bundles, operator.gpg
     assert sorted(p.name for p in out.iterdir()) == [
-        "htb-alice.run", "htb-alice.run.sig", "htb-bob.run", "htb-bob.run.sig", "operator.asc",
+        "htb-alice.run", "htb-alice.run.sig", "htb-bob.run", "htb-bob.run.sig", "operator.gpg",
     ]  # fmt: skip
-    assert b"BEGIN PGP PUBLIC KEY BLOCK" in (out / "operator.asc").read_bytes()
+    key = out / "operator.gpg"
+    assert key.stat().st_mode & 0o777 == 0o644
+    shown = subprocess.run(
+        ["gpg", "--batch", "--homedir", inputs["gnupg_home"], "--with-colons", "--show-keys",
+         str(key)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert [ln.split(":")[9] for ln in shown.splitlines() if ln.startswith("fpr:")] == [
+        inputs["fingerprint"]
+    ]
     again = play(tmp_path, role, callback="default")
     assert again.returncode == 0 and "changed=0" in again.stdout, again.stdout

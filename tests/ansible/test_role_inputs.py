@@ -80,6 +80,12 @@ def run_role(tmp_path: Path, role: str, variables: dict[str, Any]) -> str:
         ),
         ("host_firewall", {"host_firewall_allow_ping": "sometimes"}, "host_firewall_allow_ping"),
         ("client_tails", {}, "client_tails_bundle"),
+        # gpg --assert-signer takes anything but a bare fingerprint for a file name.
+        (
+            "client_tails",
+            {"client_tails_bundle": "/b/htb-a.run", "client_tails_operator_fingerprint": "AB CD"},
+            "client_tails_operator_fingerprint",
+        ),
         ("activist_bundle", {}, "activist_bundle_operator_fingerprint"),
         ("activist_manifests", {}, "activist_manifests_activists"),
         ("activist_manifests", {"activist_manifests_activists": [{"name": "alice"}]}, "backups"),
