@@ -8,23 +8,32 @@ and mutable directories alike (tried on tahoe-lafs 1.20). :func:`plant_memory`
 and :func:`plant_tahoe` link the same :class:`Shape` on the in-memory and on a
 real grid, the way such a person would: through the node's web API with the
 alias's write cap.
+
+It needs only the standard library (the in-memory grid is imported when used), so
+the client scenario runs it on the Tails-like laptop too, where htb's test doubles
+are not installed: ``python3 hostile_snapshot.py names|plant|relink ...`` (see
+:func:`main`).
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import stat
+import sys
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from htb.client import Client
-from htb.manifest import BackupEntry
-from htb.tahoe import TahoeClient
-from htb.testing.memory import Foreign, MemoryClient, StoredDir, Tree
+if TYPE_CHECKING:
+    from htb.client import Client
+    from htb.manifest import BackupEntry
+    from htb.testing.memory import MemoryClient, Tree
+else:
+    Tree = dict
 
 EVIL = b"#!/bin/sh\necho owned > /tmp/htb-owned\n"
 
@@ -68,24 +77,6 @@ REFUSED: dict[str, Shape] = {
     "mutable-latest": Shape({"a.txt": b"x"}, mutable=True, refusal="not an immutable folder"),
 }
 
-# Tahoe's web API will not put these in an immutable directory; a modified client
-# can, so the in-memory grid holds them (the check is the same code for both).
-REFUSED_MEMORY_ONLY: dict[str, Shape] = {
-    "mutable-child": Shape(
-        {"a.txt": b"x", "moving": Foreign("dir", "URI:DIR2-RO:" + "a" * 26 + ":" + "b" * 52)},
-        refusal="mutable or unknown object",
-    ),
-    "mutable-file": Shape(
-        {"moving.txt": Foreign("file", "URI:SSK-RO:" + "a" * 26 + ":" + "b" * 52)},
-        refusal="mutable or unknown object",
-    ),
-    "unknown-kind": Shape(
-        {"thing": Foreign("unknown", "URI:FUTURE:" + "c" * 26)},
-        refusal="neither a file nor a folder",
-    ),
-    "no-cap": Shape({"ghost": Foreign("file", None)}, refusal="mutable or unknown object"),
-}
-
 SANITISED: dict[str, Shape] = {
     "setuid-and-world-writable": Shape(
         {"tool": EVIL, "open": b"x", "shared": {"f": b"y"}},
@@ -118,15 +109,20 @@ def at_home(shape: Shape, home: Path) -> Shape:
 # --- linking a shape as Latest ------------------------------------------------------------
 def plant(client: Client, entry: BackupEntry, shape: Shape) -> None:
     """Link ``shape`` as ``entry``'s Latest, as a holder of the alias's write cap can."""
+    from htb.tahoe import TahoeClient
+    from htb.testing.memory import MemoryClient
+
     if isinstance(client, MemoryClient):
         plant_memory(client, entry, shape)
     elif isinstance(client, TahoeClient):
-        plant_tahoe(client, entry, shape)
+        plant_tahoe(client.node_dir, entry.alias, entry.path, shape)
     else:  # pragma: no cover
         raise TypeError(type(client))
 
 
 def plant_memory(client: MemoryClient, entry: BackupEntry, shape: Shape) -> None:
+    from htb.testing.memory import StoredDir
+
     cap = client.aliases[entry.alias]
     stored = StoredDir(
         shape.tree,
@@ -171,11 +167,7 @@ def _children(web: _Web, shape: Shape, tree: Tree, rel: str) -> dict[str, Any]:
     for name, value in tree.items():
         path = f"{rel}{name}"
         metadata = {"st_mode": shape.modes[path]} if path in shape.modes else {}
-        if isinstance(value, Foreign):
-            # A mutable directory: it can change while a restore reads it.
-            cap = web.mkdir({}, mutable=True)
-            out[name] = ["dirnode", {"rw_uri": cap, "metadata": metadata}]
-        elif isinstance(value, bytes):
+        if isinstance(value, bytes):
             out[name] = ["filenode", {"ro_uri": web.put_file(value), "metadata": metadata}]
         else:
             inner = _children(web, shape, value, path + "/")
@@ -185,18 +177,61 @@ def _children(web: _Web, shape: Shape, tree: Tree, rel: str) -> dict[str, Any]:
     return out
 
 
-def plant_tahoe(client: TahoeClient, entry: BackupEntry, shape: Shape) -> None:
-    web = _Web(client.node_dir)
-    aliases = (client.node_dir / "private" / "aliases").read_text()
-    alias_cap = next(
+def _alias_cap(node_dir: Path, alias: str) -> str:
+    aliases = (node_dir / "private" / "aliases").read_text()
+    return next(
         line.partition(":")[2].strip()
         for line in aliases.splitlines()
-        if line.partition(":")[0].strip() == entry.alias
+        if line.partition(":")[0].strip() == alias
     )
+
+
+def _set_latest(web: _Web, node_dir: Path, alias: str, path: str, link: list[Any]) -> None:
+    entry_dir = f"{_alias_cap(node_dir, alias)}/{path}"
+    url = "uri/" + urllib.parse.quote(entry_dir, safe="/:") + "?t=set_children"
+    web.call("POST", url, json.dumps({"Latest": link}).encode())
+
+
+def plant_tahoe(node_dir: Path, alias: str, path: str, shape: Shape) -> None:
+    """Link ``shape`` as Latest of ``alias``:``path``, through the node in ``node_dir``."""
+    web = _Web(node_dir)
     top = web.mkdir(_children(web, shape, shape.tree, ""), mutable=shape.mutable)
     metadata = {"st_mode": shape.top_mode} if shape.top_mode is not None else {}
     key = "rw_uri" if shape.mutable else "ro_uri"
-    entry_dir = f"{alias_cap}/{entry.path}"
-    path = "uri/" + urllib.parse.quote(entry_dir, safe="/:") + "?t=set_children"
-    body = json.dumps({"Latest": ["dirnode", {key: top, "metadata": metadata}]}).encode()
-    web.call("POST", path, body)
+    _set_latest(web, node_dir, alias, path, ["dirnode", {key: top, "metadata": metadata}])
+
+
+def relink_newest(node_dir: Path, alias: str, path: str) -> None:
+    """Link the newest snapshot of ``Archives`` as Latest again (undo a plant)."""
+    web = _Web(node_dir)
+    archives = f"{_alias_cap(node_dir, alias)}/{path}/Archives"
+    url = "uri/" + urllib.parse.quote(archives, safe="/:") + "?t=json"
+    children = json.loads(web.call("GET", url))[1]["children"]
+    _set_latest(web, node_dir, alias, path, children[max(children)])
+
+
+def main(argv: list[str]) -> int:
+    """On the laptop (client scenario), as the person: names | plant | relink."""
+    parser = argparse.ArgumentParser(prog="hostile_snapshot.py")
+    sub = parser.add_subparsers(dest="verb", required=True)
+    sub.add_parser("names", help="the shapes a real grid takes, one a line")
+    for verb in ("plant", "relink"):
+        sp = sub.add_parser(verb)
+        sp.add_argument("node_dir", type=Path)
+        sp.add_argument("alias")
+        sp.add_argument("path")
+        if verb == "plant":
+            sp.add_argument("shape", choices=sorted(REFUSED))
+            sp.add_argument("--home", type=Path, required=True)
+    args = parser.parse_args(argv)
+    if args.verb == "names":
+        print("\n".join(sorted(REFUSED)))
+    elif args.verb == "plant":
+        plant_tahoe(args.node_dir, args.alias, args.path, at_home(REFUSED[args.shape], args.home))
+    else:
+        relink_newest(args.node_dir, args.alias, args.path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -23,14 +23,33 @@ from pathlib import Path
 
 import pytest
 from conftest import GridHarness, make_tree, memory_harness, read_tree
-from hostile_snapshot import REFUSED, REFUSED_MEMORY_ONLY, SANITISED, Shape, at_home, plant
+from hostile_snapshot import REFUSED, SANITISED, Shape, at_home, plant
 
 from htb import restore
 from htb.client import Client
 from htb.errors import HostileSnapshotError, RestoreRefusedError
 from htb.manifest import BackupEntry
+from htb.testing.memory import Foreign
 
 _names = itertools.count()
+
+# Tahoe's web API will not put these in an immutable directory; a modified client
+# can, so the in-memory grid holds them (the check is the same code for both).
+REFUSED_MEMORY_ONLY: dict[str, Shape] = {
+    "mutable-child": Shape(
+        {"a.txt": b"x", "moving": Foreign("dir", "URI:DIR2-RO:" + "a" * 26 + ":" + "b" * 52)},
+        refusal="mutable or unknown object",
+    ),
+    "mutable-file": Shape(
+        {"moving.txt": Foreign("file", "URI:SSK-RO:" + "a" * 26 + ":" + "b" * 52)},
+        refusal="mutable or unknown object",
+    ),
+    "unknown-kind": Shape(
+        {"thing": Foreign("unknown", "URI:FUTURE:" + "c" * 26)},
+        refusal="neither a file nor a folder",
+    ),
+    "no-cap": Shape({"ghost": Foreign("file", None)}, refusal="mutable or unknown object"),
+}
 
 
 def digests(root: Path) -> dict[str, tuple[int, str]]:
