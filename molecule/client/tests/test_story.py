@@ -520,6 +520,27 @@ def test_the_rebuilt_storage_node_is_repaired_to_n_shares() -> None:
     assert short == {}, f"{len(short)} of {len(lost)} objects short"
 
 
+def test_hostile_snapshots_are_refused_and_her_laptop_is_unchanged() -> None:
+    """Issue 21 on the onion grid (hostile_snapshot.yml): each hostile tree linked as
+    Latest by whoever holds her write cap; `htb restore` with --to and in place
+    refused each with exit 11 and one printable line, and her home and Persistent
+    Storage (every path, mode and file digest) are as they were. With the checks of
+    htb.restore gone, `climb-to-autostart` writes ~/.config/autostart/htb-evil.desktop
+    and the digests differ."""
+    runs = [line.split("\t") for line in remembered("hostile-restores.tsv").splitlines()]
+    shapes = sorted({run[0] for run in runs})
+    assert len(shapes) >= 13 and "climb-to-autostart" in shapes, shapes
+    assert len(runs) == 2 * len(shapes), runs
+    for shape, mode, rc, lines, last in runs:
+        assert (rc, lines) == ("11", "1"), (shape, mode, rc, lines, last)
+        assert last.startswith("htb: error: restore refused: the snapshot "), (shape, last)
+        assert last.isprintable(), (shape, mode)
+    before = remembered("digests-before-hostile")
+    assert len(before.splitlines()) > 2000  # her 2 200 documents are in it
+    assert remembered("digests-after-hostile") == before
+    assert not TAILS.file("/home/amnesia/restored-hostile").exists
+
+
 @pytest.fixture()
 def storage_down():
     """Stop storage nodes on request; restart them all afterwards."""
