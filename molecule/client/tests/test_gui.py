@@ -1,9 +1,10 @@
 """Issue 11: the activist's side as a person meets it, and Tails' network policy.
 
 gui_story.yml told Bob's story on his own Tails-like laptop (the `tails_by_hand`
-group): his signed bundle verified and installed by hand as `amnesia` (a tampered
-copy refused first), the desktop app driven through its accessibility tree
-(testbed/gui/gui_story.py), the wipe, the same two steps again, the friend's copy, the
+group): his signed bundle checked and installed by hand as `amnesia` with the README's
+command (a substitute signed by a key named with the operator's fingerprint, and a
+tampered copy, refused first), the desktop app driven through its accessibility tree
+(testbed/gui/gui_story.py), the wipe, the same command again, the friend's copy, the
 restore; then `htb restore` of the same backup. It fetched its records to
 <ephemeral>/gui; these tests assert on them and on the laptops themselves.
 """
@@ -89,9 +90,32 @@ def test_bob_has_no_sudo_rights() -> None:
     assert "not allowed to run sudo" in sudo["out"], sudo
 
 
+def test_the_readme_command_stops_a_substitute_signed_by_a_key_naming_the_operator() -> None:
+    record = steps()
+    # He typed the README's command, as printed there, with the fingerprint he got.
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    typed = record["readme_command"].replace("htb-bob.run", "htb-alice.run")
+    assert "--assert-signer" in typed and typed.split("--assert-signer")[0] in readme
+    stopped = record["substitute"]
+    # gpg: 1, a good signature by another key than the one typed. Nothing of the
+    # bundle ran (its header's and installer's lines begin htb-bundle, htb-install).
+    assert stopped["rc"] == 1, stopped
+    out = stopped["stdout"] + stopped["stderr"]
+    assert "htb-bundle" not in out and "htb-install" not in out, out
+    # Control: the substitute's own header accepts itself and would install - only
+    # gpg's check stopped it. (Mutation: the README command without --assert-signer
+    # installs it, and the digests below differ.)
+    control = record["substitute_control"]
+    assert control["rc"] == 0 and "would install" in control["stdout"], control
+    # Persistent Storage and his home, .gnupg and .cache included, content and all.
+    assert record["tree_after_refusal"] == record["tree_before"]
+
+
 def test_a_tampered_bundle_is_refused_and_writes_nothing() -> None:
     record = steps()
-    assert record["tampered_verify"]["rc"] != 0
+    # The README's command: gpg exits 1 for a BAD signature.
+    assert record["tampered_verify"]["rc"] == 1, record["tampered_verify"]
+    # Run without it, the header checks again.
     refused = record["tampered_install"]
     assert refused["rc"] == 3, refused
     # One line, saying what is wrong.
