@@ -6,6 +6,11 @@ is imported here, when the app starts, and never by ``import htb``.
 
 Configuration, as the ``htb`` command's: $HTB_MANIFEST (the installed
 manifest), $HTB_TAHOE, $HTB_TOR_SOCKS_PORT, $HTB_NODE_DIR, $HTB_LOCALEDIR.
+
+Lock ends the process that held the session's secrets: Python cannot wipe its
+strings (the passphrase, the manifest's caps and convergence secret, their copies
+in freed memory), so after stopping the node the app replaces itself with a fresh
+one, locked (:func:`relaunch`): the kernel gives the new image none of the old pages.
 """
 
 from __future__ import annotations
@@ -13,13 +18,31 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from htb.gui.core import Config
+
+# Set only in the environment of the process :func:`relaunch` starts.
+LOCKED_ENV = "HTB_GUI_LOCKED"
+
+
+def relaunch() -> NoReturn:
+    """Replace this process with the same app, started anew and locked (same pid).
+
+    Only descriptors marked inheritable survive ``exec`` (none of the app's: Python's,
+    GTK's and the node's pipe are close-on-exec), so the node's stdin pipe closes too.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    argv = [sys.executable, *sys.orig_argv[1:]]
+    os.execve(sys.executable, argv, {**os.environ, LOCKED_ENV: "1"})  # noqa: S606 - ourselves
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     # As `htb`: every file htb or a tahoe it starts writes is the user's alone.
     os.umask(0o077)
+    # Not passed on to anything this process starts.
+    locked = os.environ.pop(LOCKED_ENV, "") == "1"
     try:
         from htb.gui import view
     except (ImportError, ValueError) as exc:
@@ -31,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    return view.run(Config.from_env())
+    return view.run(Config.from_env(), locked=locked)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ restores and status polls all run in threads. The operations are those of
 :mod:`htb.session` and :mod:`htb.ops`, as the ``htb`` command runs them.
 
 Secrets: the passphrase is kept (for copies) only while unlocked, never put in
-an event, a log or a child process; the armored copy reaches only the view.
+an event, a log or a child process; the armored copy reaches only the view. After
+Lock the view replaces the whole process (htb.gui.app.relaunch): Python cannot
+wipe the strings this module dropped.
 """
 
 from __future__ import annotations
@@ -91,7 +93,9 @@ class Config:
 
 
 def tahoe_client(config: Config) -> Client:
-    return TahoeClient(config.node_dir, tahoe=config.tahoe or "")
+    # Ephemeral: the node, and its directory, end with the app however it ends (a
+    # crash, a kill); `htb start`'s node runs on until `htb stop`.
+    return TahoeClient(config.node_dir, tahoe=config.tahoe or "", ephemeral=True)
 
 
 # --- pure helpers --------------------------------------------------------------------

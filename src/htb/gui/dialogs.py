@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from htb.gui import core
+from htb.gui.clipboard import CLEAR_AFTER_SECONDS, ClipboardGuard
 from htb.gui.core import Core
 from htb.gui.events import CopyReady, RestoreFinished, RestoreProgress, Saved, SnapshotList
 from htb.gui.i18n import _, ngettext
 from htb.gui.widgets import (
-    Gdk,
     Gtk,
     ask,
     button,
@@ -210,8 +210,9 @@ class RestoreDialog:
 class CopyDialog:
     """'Copy for a friend': the armored copy, its QR code, and saving it (a USB stick)."""
 
-    def __init__(self, parent: Any, app_core: Core) -> None:
+    def __init__(self, parent: Any, app_core: Core, clipboard: ClipboardGuard) -> None:
         self.core = app_core
+        self.clipboard = clipboard
         self.dialog = _dialog(parent, _("Copy for a friend"))
         self.dialog.set_default_size(980, 520)
         body = grid()
@@ -274,8 +275,13 @@ class CopyDialog:
     def to_clipboard(self) -> None:
         buffer = self.text.get_buffer()
         text = buffer.get_text(buffer.get_start_iter(), buffer.get_end_iter(), False)
-        Gtk.Clipboard.get(Gdk.SELECTION_CLIPBOARD).set_text(text, -1)
-        self.result.set_text(_("Copied: paste it where your friend will find it."))
+        self.clipboard.put(text)
+        self.result.set_text(
+            _(
+                "Copied: paste it where your friend will find it. It leaves the clipboard "
+                "in {n} seconds, or when you lock or close the app."
+            ).format(n=CLEAR_AFTER_SECONDS)
+        )
 
     def choose(self) -> None:
         path = choose_path(

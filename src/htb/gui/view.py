@@ -6,10 +6,13 @@ back here on the UI thread (``GLib.idle_add``) and only change widgets.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
+from htb.gui import app as entry_point
 from htb.gui import dialogs
+from htb.gui.clipboard import ClipboardGuard
 from htb.gui.core import Config, Core
 from htb.gui.events import (
     Activity,
@@ -27,6 +30,7 @@ from htb.gui.events import (
 )
 from htb.gui.i18n import _
 from htb.gui.widgets import (
+    Gdk,
     GLib,
     Gtk,
     ask,
@@ -53,10 +57,37 @@ def _idle_post(callback: Any) -> None:
     GLib.idle_add(once)
 
 
+class _Clipboard:
+    """GTK's CLIPBOARD selection (the one Ctrl+V pastes), as :class:`htb.gui.clipboard.Board`."""
+
+    def __init__(self) -> None:
+        self._clipboard = Gtk.Clipboard.get(Gdk.SELECTION_CLIPBOARD)
+
+    def read(self) -> str | None:
+        # Another app's text is not asked for (it could keep Lock waiting): not ours.
+        if Gdk.selection_owner_get(Gdk.SELECTION_CLIPBOARD) is None:
+            return None
+        text: str | None = self._clipboard.wait_for_text()
+        return text
+
+    def write(self, text: str) -> None:
+        self._clipboard.set_text(text, -1)
+
+
+def _after(seconds: float, callback: Any) -> None:
+    """Run ``callback`` once on the UI thread after ``seconds``."""
+
+    def once() -> bool:
+        callback()
+        return False
+
+    GLib.timeout_add_seconds(int(seconds), once)
+
+
 class UnlockWindow:
     """'Unlock your backups': a manifest file or pasted armored text, and its passphrase."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, *, locked: bool = False) -> None:
         self.app = app
         self.window = Gtk.Window(title=_("Unlock your backups"))
         self.window.set_default_size(560, -1)
@@ -88,7 +119,7 @@ class UnlockWindow:
         self.unlock_button = button(_("_Unlock"), _("Unlock"), self.unlock)
         self.unlock_button.set_can_default(True)
         body.attach(self.unlock_button, 2, 4, 1, 1)
-        self.activity = label(name=_("Activity"))
+        self.activity = label(_("Locked") if locked else "", name=_("Activity"))
         body.attach(self.activity, 0, 5, 3, 1)
         self.window.add(body)
         self.window.set_default(self.unlock_button)
@@ -186,7 +217,7 @@ class MainWindow:
         self.dialog = dialogs.RestoreDialog(self.window, self.app.core)
 
     def copy(self) -> None:
-        self.dialog = dialogs.CopyDialog(self.window, self.app.core)
+        self.dialog = dialogs.CopyDialog(self.window, self.app.core, self.app.clipboard)
 
     def close(self) -> None:
         GLib.source_remove(self.timer)
@@ -216,11 +247,12 @@ class MainWindow:
 class App:
     """Which window is shown, and the core's events to it."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, locked: bool = False) -> None:
         self.config = config
         self.core = Core(config, _idle_post, self.on_event)
+        self.clipboard = ClipboardGuard(_Clipboard(), _after)
         self.main: MainWindow | None = None
-        self.unlock: UnlockWindow | None = UnlockWindow(self)
+        self.unlock: UnlockWindow | None = UnlockWindow(self, locked=locked)
 
     def _parent(self) -> Any:
         if self.main is not None:
@@ -256,14 +288,26 @@ class App:
             if self.main is None:
                 self.main = MainWindow(self, event.rows)
         elif isinstance(event, Locked):
-            if self.main is not None:
-                self.main.close()
-                self.main = None
-            if self.unlock is None:
-                self.unlock = UnlockWindow(self)
+            self.relaunch()
 
     def lock(self) -> None:
         self.core.lock()
+
+    def relaunch(self) -> None:
+        """After Lock (the node stopped): our copy off the clipboard, then a fresh process.
+
+        The Unlock window the new process opens takes this one's place.
+        """
+        self.clipboard.clear()
+        try:
+            entry_point.relaunch()
+        except OSError as exc:  # the app's files gone (an upgrade): lock in this process
+            print(f"htb-gui: could not start afresh ({exc.strerror})", file=sys.stderr)
+        if self.main is not None:
+            self.main.close()
+            self.main = None
+        if self.unlock is None:
+            self.unlock = UnlockWindow(self, locked=True)
 
     def on_delete(self, *_args: object) -> bool:
         self.quit()
@@ -275,13 +319,14 @@ class App:
             if window is not None:
                 window.window.hide()
         self.core.shutdown()
+        self.clipboard.clear()
         Gtk.main_quit()
 
 
-def run(config: Config) -> int:
+def run(config: Config, *, locked: bool = False) -> int:
     # The name Orca, the window list and AT-SPI tests know the app by.
     GLib.set_prgname("htb-gui")
     GLib.set_application_name(_("Backups"))
-    App(config)
+    App(config, locked=locked)
     Gtk.main()
     return 0
