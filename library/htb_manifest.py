@@ -61,6 +61,9 @@ options:
         optional C(convergence) secret.
       - C(version) defaults to V(1).
       - Validated against the manifest schema; an error names the offending field.
+      - Refused, as C(htb start) refuses it, when an introducer or a storage server is
+        reached otherwise than through a Tor onion - a C(tcp:) hint in a FURL, a NURL whose
+        host is not an onion. Both call the same check (C(htb.manifest)).
       - Required with O(state=present).
       - The rootcaps, FURLs, keys and convergence secret in it are secrets - they are masked
         in every output.
@@ -295,20 +298,18 @@ try:
     from htb import passphrase as htb_passphrase
     from htb.errors import HtbError, SealError
     from htb.manifest import KdfParams, Manifest, read_sealed, seal, write_atomic
-    from htb.manifest.schema import MANIFEST_VERSION, validate
+    from htb.manifest.schema import MANIFEST_VERSION, secret_values, validate
 except ImportError:
     HTB_IMPORT_ERROR = traceback.format_exc()
-
-# Ansible puts every leaf of a no_log option in its mask list, numbers included:
-# masking "1" or "3" would garble every path and hash in the output. Keep long
-# strings (conservative) and add the manifest's real secrets explicitly.
-_MASK_MIN_LEN = 12
 
 
 def _argument_spec() -> dict[str, Any]:
     return {
         "path": {"type": "path", "required": True},
         "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+        # Secret as a whole (rootcaps, FURLs): never logged or echoed. Ansible would then
+        # mask each of its leaves wherever it occurs ("256", "invitation"): _present
+        # masks exactly its secret values instead.
         "manifest": {"type": "dict", "no_log": True},
         "passphrase": {"type": "str", "no_log": True},
         "passphrase_file": {"type": "path"},
@@ -461,13 +462,17 @@ def _present(module: AnsibleModule, path: Path) -> None:
     p = module.params
     if p["manifest"] is None:
         raise _Fail("manifest is required when state is present")
-    _check_options(module)
     data = {"version": MANIFEST_VERSION, **p["manifest"]}
-    manifest = validate(data)
-    module.no_log_values = {v for v in module.no_log_values if len(v) >= _MASK_MIN_LEN}
-    module.no_log_values.update(manifest.secrets())
+    # Masked in every output: the manifest's secret values and the passphrase, not
+    # every leaf of the manifest (a refusal's "at most 256" must come out whole).
+    module.no_log_values = secret_values(data) | ({p["passphrase"]} if p["passphrase"] else set())
     # The invocation echoed back shows none of the manifest, secret or not.
     module.params["manifest"] = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+    _check_options(module)
+    # What htb would refuse: the schema, and (htb start's rule) a grid reached
+    # otherwise than through onions.
+    manifest = validate(data)
+    manifest.require_onion_only()
 
     secret, generated = _resolve_passphrase(module)
     module.no_log_values.add(secret)

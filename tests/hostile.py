@@ -95,7 +95,8 @@ SERVER_SWISS = "leakswissserver" + "e" * 17
 SERVER_FURL = f"pb://{SERVER_TUBID}@tor:{ONION}:3458/{SERVER_SWISS}"
 NURL_HASH = "leaknurlhash" + "f" * 31
 NURL_SWISS = "leaknurlswiss" + "g" * 19
-NURL = f"pb://{NURL_HASH}@tor:{ONION}:3459/{NURL_SWISS}#v=1"
+# Tahoe 1.20's form of an onion NURL (schema: $defs/nurl).
+NURL = f"pb+tor://{NURL_HASH}@{ONION}:3459/{NURL_SWISS}#v=1"
 CLIENT_AUTH_KEY = "LEAKCLIENTAUTHKEY" + "Q" * 35  # 52 characters [A-Z2-7]
 
 
@@ -173,7 +174,8 @@ def manifest_rich() -> dict[str, Any]:
                         "nickname": "storage1",
                         "anonymous-storage-FURL": SERVER_FURL,
                         "anonymous-storage-NURLs": [NURL],
-                        "permutation-seed-base32": "m" * 52,
+                        # Whole bytes in Tahoe's base32 (52 characters end in a or q).
+                        "permutation-seed-base32": "m" * 51 + "a",
                     }
                 }
             },
@@ -834,7 +836,7 @@ def hostile_plaintexts() -> list[tuple[str, bytes]]:
                 _deep_set(
                     v,
                     ("grid", "servers", "v0-" + "k" * 52, "ann", "anonymous-storage-NURLs"),
-                    [NURL.replace("pb://", "pbx://")],
+                    [NURL.replace("pb+tor://", "pbx://")],
                 )
             ).encode(),
         ),

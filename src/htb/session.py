@@ -99,14 +99,7 @@ def tor_settings(
                 "points elsewhere, so it must be used over Tor"
             )
         return None
-    if hints:
-        # Shown only if it is a bare hint: anything with '@' or '/' may hold a FURL's
-        # swissnum or tub id.
-        shown = "" if "@" in hints[0] or "/" in hints[0] else f" ({hints[0]})"
-        raise GridError(
-            f"manifest grid has a non-onion connection hint{shown}: htb joins only "
-            "onion grids, where no server's or client's address is revealed"
-        )
+    manifest.require_onion_only()
     return TorSettings(socks_port=socks_port, control_port=control_port)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOTCAP, manifest_data
+from conftest import ONION_FURL, ROOTCAP, manifest_data
 from localplay import PLAYBOOK_BIN, play, results
 
 from htb.manifest import read_sealed
@@ -149,6 +149,79 @@ def test_invalid_field_and_weak_passphrase_are_named(tmp_path: Path) -> None:
     assert "too weak" in weak["msg"]
     assert not (tmp_path / "g.htbm").exists()
     assert not (tmp_path / "h.htbm").exists()
+
+
+TCP_SWISS = "tcpswissnumsecret" + "q" * 15
+TCP_FURL = f"pb://{'a' * 32}@tcp:203.0.113.7:3457/{TCP_SWISS}"
+TCP_NURL = f"pb://{'h' * 43}@203.0.113.7:3458/{TCP_SWISS}#v=1"
+NOT_ONION = (
+    "manifest grid has a non-onion connection hint ({}): htb joins only onion grids, "
+    "where no server's or client's address is revealed"
+)
+
+
+def _refused_manifests() -> list[tuple[dict[str, Any], str]]:
+    too_many = manifest_data()
+    too_many["grid"]["shares"]["total"] = 300
+    clearnet = manifest_data()
+    clearnet["grid"]["introducers"]["default"]["furl"] = TCP_FURL
+    nurl = manifest_data()
+    ann = {"anonymous-storage-FURL": ONION_FURL, "anonymous-storage-NURLs": [TCP_NURL]}
+    nurl["grid"]["servers"] = {"v0-" + "k" * 52: {"ann": ann}}
+    return [
+        (too_many, "manifest field grid.shares.total: must be at most 256"),
+        (
+            manifest_data(kind="invitation"),
+            "manifest field aliases: an invitation holds no capability (aliases must be {})",
+        ),
+        (clearnet, NOT_ONION.format("tcp:203.0.113.7:3457")),
+        (nurl, NOT_ONION.format("tcp:203.0.113.7:3458")),
+    ]
+
+
+def test_refuses_what_htb_refuses_in_htbs_words_whole(tmp_path: Path) -> None:
+    """A clearnet FURL or NURL is refused as `htb start` refuses it; every message whole.
+
+    Mutations: leaving Ansible's mask of every leaf of ``manifest`` (the module's
+    ``no_log_values`` untouched) gives "at most ********56" and "an ******** holds";
+    dropping ``manifest.require_onion_only()`` from the module seals the last two.
+    """
+    cases = _refused_manifests()
+    tasks = [
+        seal_task(tmp_path / f"r{i}.htbm", manifest=m) | {"ignore_errors": True}
+        for i, (m, _) in enumerate(cases)
+    ]
+    for i, (res, (_, message)) in enumerate(
+        zip(results(play(tmp_path, *tasks)), cases, strict=True)
+    ):
+        assert res["failed"] is True
+        assert res["msg"] == message
+        assert "********" not in res["msg"]
+        assert not (tmp_path / f"r{i}.htbm").exists()
+    # With -vvv the echoed invocation shows no secret of the refused manifests (the
+    # search finds the refusals themselves in the same output).
+    run = play(tmp_path, *tasks, args=("-vvv",), callback="default")
+    text = run.stdout + run.stderr
+    assert NOT_ONION.format("tcp:203.0.113.7:3458") in text
+    for secret in (ROOTCAP, TCP_SWISS, ONION_FURL):
+        assert secret not in text
+
+
+def test_htb_start_refuses_the_same_with_the_same_line(tmp_path: Path) -> None:
+    """What the module refuses to seal, `htb seal` seals and `htb start` refuses (exit 6)."""
+    env = {**os.environ, "HTB_PASSPHRASE": PW, "HTB_NODE_DIR": str(tmp_path / "node")}
+    htb = [sys.executable, "-m", "htb"]
+    for i, (data, message) in enumerate(_refused_manifests()[2:]):
+        plain, sealed = tmp_path / f"p{i}.json", tmp_path / f"s{i}.htbm"
+        plain.write_text(json.dumps(data))
+        cheap = ["--kdf-opslimit", "1", "--kdf-memlimit", "8"]
+        subprocess.run([*htb, "seal", str(plain), "-o", str(sealed), *cheap], env=env, check=True)
+        start = subprocess.run(
+            [*htb, "start", "-m", str(sealed)], env=env, capture_output=True, text=True
+        )
+        assert start.returncode == 6
+        assert start.stderr.strip().splitlines()[-1] == f"htb: error: {message}"
+        assert not (tmp_path / "node").exists()
 
 
 def test_absent(tmp_path: Path) -> None:

@@ -67,7 +67,7 @@ def test_extension_fields_and_static_servers_are_accepted() -> None:
 def test_grid_managers_and_announced_certificates_are_accepted() -> None:
     data = manifest_data()
     key = "pub-v0-" + "a" * 52
-    cert = {"certificate": '{"expires":"2027-01-01T00:00:00+00:00"}', "signature": "abc"}
+    cert = {"certificate": '{"expires":"2027-01-01T00:00:00+00:00"}', "signature": "a" * 103}
     ann = {"anonymous-storage-FURL": ONION_FURL, "grid-manager-certificates": [cert]}
     data["grid"].update(grid_managers={"operator": key}, servers={"v0-abc": {"ann": ann}})
     m = validate(data)
@@ -122,7 +122,11 @@ names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_-", min_size=1, m
 @settings(max_examples=40, deadline=None)
 @given(
     aliases=st.dictionaries(names, st.just(ROOTCAP), min_size=1, max_size=4),
-    local=st.text(min_size=1, max_size=30).filter(lambda s: all(ord(c) >= 0x20 for c in s)),
+    local=st.text(min_size=1, max_size=30).filter(
+        lambda s: (
+            all(ord(c) >= 0x20 and c != "\x7f" for c in s) and not {".", ".."} & set(s.split("/"))
+        )
+    ),
     needed=st.integers(1, 5),
     extra=st.integers(0, 5),
 )
@@ -144,7 +148,7 @@ def test_secrets_are_every_capability_and_key() -> None:
 
 def test_secrets_include_nurls() -> None:
     data = manifest_data()
-    nurl = "pb://" + "n" * 32 + "@tcp:storage.example:443/" + "s" * 32 + "#v=1"
+    nurl = "pb://" + "n" * 32 + "@storage.example:443/" + "s" * 32 + "#v=1"
     data["grid"]["servers"] = {
         "v0-abc": {"ann": {"anonymous-storage-FURL": ONION_FURL, "anonymous-storage-NURLs": [nurl]}}
     }
@@ -397,7 +401,7 @@ S_WRITEKEY = "writekeysecretaaaaaaaaaaaa"  # 26 base32 characters
 S_FINGER = "fingerprintsecret" + "b" * 35  # 52
 S_ROOTCAP = f"URI:DIR2:{S_WRITEKEY}:{S_FINGER}"
 S_NURL_SWISS = "nurlswissSECRET9" + "n" * 16
-S_NURL = f"pb://nurltubSECRET{'u' * 19}@tcp:10.1.2.3:443/{S_NURL_SWISS}#v=1"
+S_NURL = f"pb://nurltubSECRET{'u' * 19}@10.1.2.3:443/{S_NURL_SWISS}#v=1"
 S_CLIENT_KEY = "CLIENTAUTHSECRET" + "A" * 36  # 52
 SECRET_PARTS = [
     S_FURL,
@@ -663,7 +667,7 @@ def test_defect_8_non_onion_hints_show_only_hints() -> None:
     data = secret_data()
     data["grid"]["introducers"]["tcp"] = {"furl": f"pb://{S_TUBID}@tcp:10.0.0.1:3457/{S_SWISS}"}
     m = validate(data)
-    assert m.non_onion_hints() == ["tcp:10.0.0.1:3457"]
+    assert m.non_onion_hints() == ["tcp:10.0.0.1:3457", "tcp:10.1.2.3:443"]  # FURL, NURL
     # A Manifest built without validate: unparsable FURLs, unprintable hints.
     m = Manifest(
         {

@@ -22,7 +22,7 @@ import jsonschema
 import jsonschema.validators
 from jsonschema.exceptions import ValidationError
 
-from htb.errors import ManifestInvalidError
+from htb.errors import GridError, ManifestInvalidError
 
 # MAX_INPUT (4 MiB): any manifest input, e.g. pretty JSON given to loads;
 # MAX_PLAINTEXT (1 MiB): the canonical JSON of a manifest, what gets sealed.
@@ -51,11 +51,22 @@ _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _BRACKET_DELTA = {"[": 1, "{": 1, "]": -1, "}": -1}
 _HINT_SPLIT = re.compile(r"^pb://[^@/]+@([^/]+)/")
+# A NURL's location: host:port (Tahoe makes pb+tor:// ones from tor: hints).
+_NURL_SPLIT = re.compile(r"^pb(\+tor)?://[^@/]+@([^/#?]+)/")
 UNPARSABLE_FURL = "(a FURL that cannot be parsed)"
+UNPARSABLE_NURL = "(a NURL that cannot be parsed)"
 UNSHOWABLE_HINT = "(a connection hint that cannot be shown)"
 
 _ROOTCAP = "^URI:DIR2(-RO)?:[a-z2-7]+:[a-z2-7]+$"
-_FURL = "^pb://[A-Za-z0-9]+@[^/\\s]+/[^\\s]+$"
+_FURL = "^pb://[A-Za-z2-7]+@[!-.0-~]+/[!-~]+$"
+_NURL = (
+    "^pb(\\+tor)?://[A-Za-z0-9_-]{1,100}@([A-Za-z0-9.-]{1,253}|\\[[0-9A-Fa-f:.]{2,45}\\]):"
+    "[0-9]{1,5}/[A-Za-z0-9_-]{1,100}#v=1$"
+)
+_BASE32_BYTES = (
+    "^(?:[a-z2-7]{8})*(?:[a-z2-7][aeimquy4]|[a-z2-7]{3}[aq]|[a-z2-7]{4}[acegikmoqsuwy246]|"
+    "[a-z2-7]{6}[aiqy])?$"
+)
 # 32 bytes in Tahoe's base32 (allmydata.util.base32.b2a): 51 characters and a last
 # one that carries a single bit.
 _CONVERGENCE = "^[a-z2-7]{51}[aq]$"
@@ -63,19 +74,25 @@ _CONVERGENCE = "^[a-z2-7]{51}[aq]$"
 _PATTERN_PROBLEMS = {
     _ROOTCAP: "not a directory capability (URI:DIR2: or URI:DIR2-RO:)",
     _FURL: "not a FURL (pb://<tub id>@<connection hints>/<swissnum>)",
-    "^pb://": "not a NURL (pb://...)",
+    "^pb://[A-Za-z2-7]{32}@": "not a storage FURL (its tub id must be 32 characters of a-z 2-7)",
+    _NURL: "not a NURL (pb:// or pb+tor://<key hash>@<host>:<port>/<swissnum>#v=1)",
+    _BASE32_BYTES: "must be whole bytes in Tahoe's base32 (a-z, 2-7)",
+    "^[a-z2-7]{102}[aiqy]$": "not an Ed25519 signature in Tahoe's base32 (103 characters)",
+    "^[ -~]{1,1000}$": "must be 1 to 1000 printable ASCII characters",
+    "^[^\\x00-\\x1f\\x7f]*$": "must not contain control characters",
     "^(?!/)(?!.*(^|/)\\.\\.?(/|$))[^\\x00-\\x1f]{1,1000}$": (
         "must be a relative path of 1 to 1000 characters, without '.' or '..' parts "
         "or control characters"
     ),
-    "^/[^\\x00-\\x1f]*$": "must be an absolute path (starting with /), without control characters",
-    "^[a-z2-7]+$": "must be lower-case base32 (a-z, 2-7)",
+    "^(?!.*/\\.\\.?(/|$))/[^\\x00-\\x1f\\x7f]{0,4095}$": (
+        "must be an absolute path (starting with /) of at most 4096 characters, without '.' "
+        "or '..' parts or control characters"
+    ),
     "^[a-z2-7]{56}(\\.onion)?$": "not a v3 onion address (56 base32 characters)",
     "^[A-Z2-7]{52}$": "not an onion client-authorization key (52 base32 characters)",
     "^[A-Za-z0-9_.-]{1,64}$": "must be 1 to 64 characters of A-Z a-z 0-9 _ . -",
     "^[A-Za-z0-9_.:-]+$": "must consist of A-Z a-z 0-9 _ . : -",
     "^pub-v0-[a-z2-7]{52}$": "not a Tahoe public key (pub-v0- and 52 base32 characters)",
-    "^[a-z2-7]{1,200}$": "must be 1 to 200 characters of lower-case base32 (a-z, 2-7)",
     _CONVERGENCE: "not a Tahoe convergence secret (52 lower-case base32 characters, as a "
     "node's private/convergence holds it)",
 }
@@ -256,12 +273,19 @@ class Manifest:
         furls += [s["ann"]["anonymous-storage-FURL"] for s in self.servers.values()]
         return furls
 
+    def nurls(self) -> list[str]:
+        """Every NURL of the static servers (Tahoe's HTTPS storage protocol)."""
+        return [
+            n for s in self.servers.values() for n in s["ann"].get("anonymous-storage-NURLs", [])
+        ]
+
     def non_onion_hints(self) -> list[str]:
-        """Connection hints that are not Tor onions; an onion grid has none.
+        """Locations that are not Tor onions, of FURLs and NURLs; an onion grid has none.
 
         Safe to show: only the part between '@' and '/' of a FURL (never its tub
-        id or swissnum), and a fixed placeholder for a FURL that cannot be parsed
-        or a hint that is not printable.
+        id or swissnum), a NURL's host:port as a hint (``tcp:host:port``, or
+        ``tor:`` for pb+tor://), and a fixed placeholder for a FURL or NURL that
+        cannot be parsed or a hint that is not printable.
         """
         bad = []
         for furl in self.furls():
@@ -272,9 +296,30 @@ class Manifest:
             for hint in match.group(1).split(","):
                 host = hint.removeprefix("tor:").rsplit(":", 1)[0]
                 if not (hint.startswith("tor:") and host.endswith(".onion")):
-                    shown = hint.isprintable() and hint.isascii() and len(hint) <= 300
-                    bad.append(hint if shown else UNSHOWABLE_HINT)
+                    bad.append(_showable(hint))
+        for nurl in self.nurls():
+            match = _NURL_SPLIT.match(nurl)
+            if not match:
+                bad.append(UNPARSABLE_NURL)
+            elif not match.group(2).rsplit(":", 1)[0].endswith(".onion"):
+                bad.append(_showable(("tor:" if match.group(1) else "tcp:") + match.group(2)))
         return bad
+
+    def require_onion_only(self) -> None:
+        """Refuse a grid reached otherwise than through onions (FURL hints and NURLs).
+
+        The one rule for ``htb start``/``join``, the app and the ``htb_manifest``
+        module (which seals nothing ``htb start`` would refuse).
+        """
+        hints = self.non_onion_hints()
+        if hints:
+            # Shown only if it is a bare hint: anything with '@' or '/' may hold a FURL's
+            # swissnum or tub id.
+            shown = "" if "@" in hints[0] or "/" in hints[0] else f" ({hints[0]})"
+            raise GridError(
+                f"manifest grid has a non-onion connection hint{shown}: htb joins only "
+                "onion grids, where no server's or client's address is revealed"
+            )
 
     def secrets(self) -> list[str]:
         """The values that grant access (rootcaps, FURLs, onion keys, the convergence secret).
@@ -291,6 +336,33 @@ class Manifest:
 
     def to_json(self) -> bytes:
         return canonical_json(self.data)
+
+
+def secret_values(data: Any) -> set[str]:
+    """The strings of ``data`` (a manifest's fields, valid or not) that may grant access.
+
+    For masking output (Ansible's ``no_log``): rootcaps, FURLs, NURLs, keys, the
+    convergence secret - any string holding 'pb://', 'URI:' or a run of key material.
+    Numbers, names and words ('invitation', '256') are not in it, so that masking
+    them does not garble messages; no message of htb shows a value anyway.
+    """
+    found: set[str] = set()
+    stack, seen = [data], 0
+    while stack and seen <= MAX_PLAINTEXT:  # more values than that: refused as too large
+        value, seen = stack.pop(), seen + 1
+        if isinstance(value, str):
+            if "pb://" in value or "URI:" in value or _KEY_MATERIAL.search(value):
+                found.add(value)
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list | tuple):
+            stack.extend(value)
+    return found
+
+
+def _showable(hint: str) -> str:
+    shown = hint.isprintable() and hint.isascii() and len(hint) <= 300
+    return hint if shown else UNSHOWABLE_HINT
 
 
 def canonical_json(data: dict[str, Any]) -> bytes:
@@ -539,6 +611,10 @@ def _problem(err: Any) -> str:
         text = f"must be at least {expected} character{'s' if expected != 1 else ''} long"
     elif keyword == "maxLength":
         text = f"must be at most {expected} characters long"
+    elif keyword == "maxItems":
+        text = f"must have at most {expected} item{'s' if expected != 1 else ''}"
+    elif keyword == "maxProperties":
+        text = f"must have at most {expected} field{'s' if expected != 1 else ''}"
     elif keyword == "minimum":
         text = f"must be at least {expected}"
     elif keyword == "maximum":
