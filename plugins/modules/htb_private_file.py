@@ -1,0 +1,1 @@
+../../library/htb_private_file.py
