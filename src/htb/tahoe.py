@@ -214,6 +214,7 @@ class _Tie:
 
     reaper: subprocess.Popen[bytes]
     lifeline: int | None = None
+    node: subprocess.Popen[bytes] | None = None  # reaped once it has stopped: no zombie
 
 
 @dataclass
@@ -471,6 +472,7 @@ class TahoeClient:
             assert tie.reaper.stdin is not None  # noqa: S101 - opened as a pipe above
             tie.reaper.stdin.write(f"pid {proc.pid}\n".encode())
             tie.reaper.stdin.flush()
+            tie.node = proc
         except OSError:
             proc.kill()
             proc.wait()
@@ -493,6 +495,8 @@ class TahoeClient:
         except subprocess.TimeoutExpired:
             tie.reaper.kill()
             tie.reaper.wait()
+        if tie.node is not None:
+            tie.node.poll()
 
     def stop(self) -> None:
         """Stop the node, then delete its directory and every secret in it."""

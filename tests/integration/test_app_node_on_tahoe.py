@@ -182,3 +182,5 @@ def test_the_reaper_holds_no_secret_and_a_clean_stop_leaves_nothing(owners) -> N
     assert owner.proc.stdout.readline().strip() == "stopped"
     # A clean stop (Lock, Quit) waits for the reaper: when it returns all is gone.
     assert not _alive(owner.tahoe) and not _alive(owner.reaper) and not owner.node.exists()
+    # Reaped too, no zombie left to the relaunched app (fails without _untie's poll).
+    assert not Path(f"/proc/{owner.tahoe}").exists()
