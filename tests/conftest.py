@@ -10,11 +10,13 @@ import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from htb import gridmanager
 from htb.client import Client
 from htb.manifest import Manifest, validate
 from htb.ops import wait_for_servers
@@ -70,6 +72,9 @@ class GridHarness:
     bring_up: Any  # (name: str) -> None
     drop_shares: Any  # (name: str) -> None: that server loses every share, stays up
     servers: list[str] = field(default_factory=list)
+    # (names, a Grid Manager's private key) -> the manifest's "grid" naming that Grid
+    # Manager, with those servers (and no other) certified by it.
+    certify: Any = None
 
     def manifest(self, aliases: dict[str, str], backups: list[dict[str, Any]]) -> Manifest:
         return validate({**self.grid_manifest, "aliases": aliases, "backups": backups})
@@ -84,26 +89,47 @@ class GridHarness:
 
 def memory_harness() -> GridHarness:
     grid = MemoryGrid()
+    grid_part = {
+        "introducers": {"default": {"furl": "pb://aaaa@tcp:127.0.0.1:1/intro"}},
+        "shares": dict(SHARES),
+    }
+
+    def certify(names: list[str], key: str) -> dict[str, Any]:
+        public = gridmanager.public_key(key)
+        grid.certificates.update({name: frozenset({public}) for name in names})
+        return {**grid_part, "grid_managers": {"operator": public}}
+
     return GridHarness(
         kind="memory",
-        grid_manifest={
-            "version": 1,
-            "grid": {
-                "introducers": {"default": {"furl": "pb://aaaa@tcp:127.0.0.1:1/intro"}},
-                "shares": dict(SHARES),
-            },
-        },
+        grid_manifest={"version": 1, "grid": grid_part},
         new_client=lambda _node_dir: MemoryClient(grid),
         take_down=grid.stop_server,
         bring_up=grid.start_server,
         drop_shares=grid.drop_shares,
         servers=list(grid.server_names),
+        certify=certify,
     )
 
 
 def _tahoe_harness(base: Path) -> tuple[GridHarness, DevGrid]:
     grid = DevGrid(base, storage_nodes=3)
     grid.start()
+
+    def certify(names: list[str], key: str) -> dict[str, Any]:
+        """Static announcements (the node trusts the manifest's) carrying the certificates."""
+        expires = datetime.now(UTC) + timedelta(days=1)
+        servers = grid.servers()
+        for server_id, server in servers.items():
+            if server["ann"]["nickname"] in names:
+                certificate = gridmanager.sign(key, "pub-" + server_id, expires)
+                server["ann"]["grid-manager-certificates"] = [certificate]
+        return {
+            "introducers": {"default": {"furl": grid.furl}},
+            "servers": servers,
+            "grid_managers": {"operator": gridmanager.public_key(key)},
+            "shares": dict(SHARES),
+        }
+
     harness = GridHarness(
         kind="tahoe",
         grid_manifest={
@@ -115,6 +141,7 @@ def _tahoe_harness(base: Path) -> tuple[GridHarness, DevGrid]:
         bring_up=grid.start_node,
         drop_shares=grid.drop_shares,
         servers=grid.storage_names,
+        certify=certify,
     )
     return harness, grid
 

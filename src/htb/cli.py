@@ -326,11 +326,16 @@ def _status_json(status: Status) -> dict[str, object]:
     return {
         "running": status.running,
         "connected": status.connected,
+        # Connected servers backups may use: with Grid Managers, those they certify.
+        "certified": status.certified,
         "needed": status.needed,
         "happy": status.happy,
         "can_backup": status.can_upload,
         "can_restore": status.can_download,
-        "servers": [{"nickname": s.nickname, "connected": s.connected} for s in status.servers],
+        "servers": [
+            {"nickname": s.nickname, "connected": s.connected, "certified": s.certified}
+            for s in status.servers
+        ],
     }
 
 
@@ -347,9 +352,13 @@ def cmd_status(args: argparse.Namespace, make_client: ClientFactory) -> int:
         print("node: stopped")
         return 1
     print(f"node: running; storage servers connected: {status.connected} of {len(status.servers)}")
+    if status.grid_managers:
+        print(f"certified storage servers connected: {status.certified} (only these take backups)")
     print(f"shares: needed {status.needed}, happy {status.happy}")
     for server in status.servers:
-        print(f"  {'connected ' if server.connected else 'not connected'}  {server.nickname}")
+        uncertified = "  (not certified: takes no backup)" if not server.certified else ""
+        state = "connected " if server.connected else "not connected"
+        print(f"  {state}  {server.nickname}{uncertified}")
     if status.can_upload:
         print("ready: backup and restore")
         return 0

@@ -106,6 +106,10 @@ class CheckReport:
 class ServerInfo:
     nickname: str
     connected: bool
+    # Uploads may place shares on it: with Grid Managers in the manifest, only if it
+    # announces an unexpired certificate of one of them (Tahoe uploads to no other);
+    # without, every server.
+    certified: bool = True
 
 
 @dataclass(frozen=True)
@@ -116,14 +120,26 @@ class Status:
     happy: int
     # Introducers still on their first attempt: neither connected nor failed yet.
     introducers_pending: int = 0
+    # The manifest names Grid Managers: only certified servers count for uploads.
+    grid_managers: bool = False
 
     @property
     def connected(self) -> int:
+        """Connected servers: downloads may use any of them."""
         return sum(1 for s in self.servers if s.connected)
 
     @property
+    def certified(self) -> int:
+        """Connected servers uploads may use (every connected one without Grid Managers)."""
+        return sum(1 for s in self.servers if s.connected and s.certified)
+
+    def usable(self, *, upload: bool) -> int:
+        """Servers that count towards an upload's shares.happy or a download's needed."""
+        return self.certified if upload else self.connected
+
+    @property
     def can_upload(self) -> bool:
-        return self.running and self.connected >= self.happy
+        return self.running and self.certified >= self.happy
 
     @property
     def can_download(self) -> bool:

@@ -51,19 +51,28 @@ def wait_for_servers(
     timeout: float,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    *,
+    upload: bool = False,
 ) -> Status:
-    """Poll until ``minimum`` servers are connected; raise with the count if they are not."""
+    """Poll until ``minimum`` servers are connected; raise with the count if they are not.
+
+    For an ``upload``, only servers uploads may use count: when the manifest names
+    Grid Managers, those they certify (a node that joined with a leaked introducer
+    FURL is connected, and takes no share).
+    """
     start = clock()
     deadline = start + timeout
     while True:
         status = _running_status(client)
         now = clock()
         settled = status.introducers_pending == 0 or now - start >= INTRODUCER_GRACE
-        if status.connected >= minimum and (settled or now >= deadline):
+        usable = status.usable(upload=upload)
+        if usable >= minimum and (settled or now >= deadline):
             return status
         if now >= deadline:
+            what = "certified " if upload and status.grid_managers else ""
             raise NotEnoughServersError(
-                f"{status.connected} of {minimum} needed storage servers connected after "
+                f"{usable} of {minimum} needed {what}storage servers connected after "
                 f"{timeout:.0f} s (is tor running? is the grid up?)"
             )
         sleep(1.0)
@@ -133,11 +142,12 @@ def retry_transient(
     *,
     say: Say = no_progress,
     sleep: Callable[[float], None] = time.sleep,
+    upload: bool = True,
 ) -> T:
     """Run ``action``; on NotEnoughServersError wait for ``minimum`` servers and retry."""
     return _retry(
         action,
-        lambda: wait_for_servers(client, minimum, wait, sleep),
+        lambda: wait_for_servers(client, minimum, wait, sleep, upload=upload),
         NotEnoughServersError,
         f"too few storage servers accepted shares, {UPLOAD_ATTEMPTS} attempts in a row: "
         "the grid is connected but not usable now; try again later "
@@ -243,7 +253,7 @@ def backup(
         if not Path(entry.local).is_dir():
             raise GridError(f"cannot back up {entry.local}: no such directory")
     status = client.status()
-    wait_for_servers(client, status.happy, wait)
+    wait_for_servers(client, status.happy, wait, upload=True)
     for i, entry in enumerate(entries, 1):
         say(f"[{i}/{len(entries)}] backing up {entry.local} -> {entry.alias}:{entry.path}")
         # `tahoe backup` is incremental: a retry uploads only what is not there yet.
@@ -269,13 +279,13 @@ def check(
     """
     status = client.status()
     minimum = status.happy if repair else status.needed
-    wait_for_servers(client, minimum, wait, sleep)
+    wait_for_servers(client, minimum, wait, sleep, upload=repair)
     _wait_up_to(client, status.happy, min(wait, INTRODUCER_GRACE), sleep)
     reports = {}
     for i, alias in enumerate(aliases, 1):
         say(f"[{i}/{len(aliases)}] {'checking and repairing' if repair else 'checking'} {alias}")
         reports[alias] = retry_transient(
-            partial(client.check, alias, repair), client, minimum, wait, say=say
+            partial(client.check, alias, repair), client, minimum, wait, say=say, upload=repair
         )
     return reports
 
@@ -327,7 +337,7 @@ def create_backups(
     try:
         client.configure(full, tor)
         client.start(max(wait, NODE_START_TIMEOUT))
-        wait_for_servers(client, full.shares[1], wait)
+        wait_for_servers(client, full.shares[1], wait, upload=True)
         return new_manifest(client, full, say=say)
     except BaseException:
         client.stop()

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from htb import nodedir
+from htb.certified import certified_servers
 from htb.client import (
     CheckReport,
     Child,
@@ -547,10 +548,13 @@ class TahoeClient:
         if self._web_url() is None:
             return Status(running=False, servers=(), needed=needed, happy=happy)
         welcome = self._get_json("?t=json")
+        # None: no Grid Manager, every server may take shares (htb.certified).
+        certified = certified_servers(self.node_dir)
         servers = tuple(
             ServerInfo(
                 nickname=s.get("nickname") or s.get("nodeid", "?"),
                 connected=str(s.get("connection_status", "")).lower().startswith("connected"),
+                certified=certified is None or s.get("nodeid") in certified,
             )
             for s in welcome.get("servers", [])
         )
@@ -558,7 +562,14 @@ class TahoeClient:
         # "Connected to ...", "Reconnecting in N seconds" (the attempt failed).
         intros = welcome.get("introducers", {}).get("statuses", [])
         pending = sum(1 for s in intros if str(s).lower().startswith(("unstarted", "trying")))
-        return Status(True, servers, needed, happy, introducers_pending=pending)
+        return Status(
+            True,
+            servers,
+            needed,
+            happy,
+            introducers_pending=pending,
+            grid_managers=certified is not None,
+        )
 
     # --- grid operations -------------------------------------------------------
     def create_alias(self, alias: str) -> str:

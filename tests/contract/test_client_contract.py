@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import GridHarness, make_tree, read_tree
 
-from htb import ops, restore
+from htb import gridmanager, ops, restore
 from htb.errors import (
     Cancelled,
     GridError,
@@ -19,7 +19,7 @@ from htb.errors import (
     SnapshotNotFoundError,
     UnrecoverableError,
 )
-from htb.manifest import BackupEntry
+from htb.manifest import BackupEntry, validate
 
 _names = itertools.count()
 
@@ -373,3 +373,49 @@ def test_every_session_starts_afresh_and_stop_forgets(harness: GridHarness, tmp_
             client.snapshots(entry)
     finally:
         client.stop()
+
+
+def test_only_certified_servers_count_for_backups(harness: GridHarness, tmp_path: Path) -> None:
+    """With a Grid Manager in the manifest, a server it does not certify (a node of its
+    own, joined with a leaked introducer FURL) is connected, counts for restores, and
+    takes no backup: readiness says so before an upload finds out.
+
+    Mutation: Status counting connected servers for uploads (as it did) makes the
+    uncertified one count: ``can_upload`` and the upload wait then pass.
+    """
+    key = gridmanager.new_private_key()
+    certified, uncertified = harness.servers[:2], harness.servers[2]
+    grid = harness.certify(certified, key)
+    m = validate({"version": 1, "grid": grid, "aliases": {}, "backups": []})
+    client = harness.new_client(tmp_path / "node")
+    client.configure(m, None)
+    client.start(60)
+    try:
+        status = ops.wait_for_servers(client, len(harness.servers), 60)
+        assert status.grid_managers
+        assert {s.nickname: s.certified for s in status.servers} == {
+            **dict.fromkeys(certified, True),
+            uncertified: False,
+        }
+        assert (status.connected, status.certified, status.happy) == (3, 2, 3)
+        assert status.can_download and not status.can_upload
+        with pytest.raises(NotEnoughServersError, match=r"^2 of 3 needed certified storage"):
+            ops.wait_for_servers(client, status.happy, 1, upload=True)
+        # Tahoe agrees: a directory (mutable) is made, a backup's files are not placed.
+        alias = _alias()
+        client.create_alias(alias)
+        src = tmp_path / "src"
+        make_tree(src)
+        with pytest.raises(NotEnoughServersError):
+            client.backup(BackupEntry(alias, "b", str(src), ()))
+    finally:
+        client.stop()
+    # Control: the same servers with no Grid Manager in the manifest all take backups.
+    plain = harness.started_client(tmp_path / "plain")
+    try:
+        status = plain.status()
+        assert not status.grid_managers
+        assert status.certified == status.connected == 3
+        assert status.can_upload
+    finally:
+        plain.stop()

@@ -328,11 +328,14 @@ def test_status_and_snapshots_as_json(env, capsys) -> None:
     assert status == {
         "running": True,
         "connected": 3,
+        "certified": 3,
         "needed": 2,
         "happy": 3,
         "can_backup": True,
         "can_restore": True,
-        "servers": [{"nickname": f"storage{i}", "connected": True} for i in (1, 2, 3)],
+        "servers": [
+            {"nickname": f"storage{i}", "connected": True, "certified": True} for i in (1, 2, 3)
+        ],
     }
     assert cli.main(["snapshots", *m, "--json"], laptop) == 0
     (backup,) = _json_out(capsys)["backups"]

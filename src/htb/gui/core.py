@@ -22,7 +22,7 @@ from pathlib import Path
 
 from htb import nodedir, ops, restore, session
 from htb import passphrase as pw
-from htb.client import Client
+from htb.client import Client, Status
 from htb.errors import (
     Cancelled,
     HtbError,
@@ -99,10 +99,18 @@ def tahoe_client(config: Config) -> Client:
 
 
 # --- pure helpers --------------------------------------------------------------------
-def status_text(connected: int, total: int, needed: int, happy: int) -> str:
+def status_text(status: Status) -> str:
+    """The status line. With Grid Managers in the manifest, backups count only the
+    servers they certify (restores may use any): both counts are shown."""
+    total, needed, happy = len(status.servers), status.needed, status.happy
+    if status.grid_managers:
+        return _(
+            "Certified servers connected: {c} of {t}, {h} needed to back up; "
+            "servers connected: {a}, {n} needed to restore"
+        ).format(c=status.certified, t=total, h=happy, a=status.connected, n=needed)
     return _(
         "Storage servers connected: {c} of {t} ({n} needed to restore, {h} to back up)"
-    ).format(c=connected, t=total, n=needed, h=happy)
+    ).format(c=status.connected, t=total, n=needed, h=happy)
 
 
 def check_new_passphrase(new: str, repeat: str) -> str | None:
@@ -393,9 +401,7 @@ class Core:
                 return
             status = client.status()
             if status.running:
-                text = status_text(
-                    status.connected, len(status.servers), status.needed, status.happy
-                )
+                text = status_text(status)
             else:
                 text = _("The node is not running: lock and unlock again")
             self._emit(StatusLine(text, status.can_upload))

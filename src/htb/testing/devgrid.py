@@ -9,6 +9,7 @@ from a shell.
 from __future__ import annotations
 
 import argparse
+import configparser
 import json
 import os
 import shutil
@@ -18,9 +19,11 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from htb import gridmanager
 from htb.errors import GridError
 from htb.tahoe import child_env, tahoe_executable
 
@@ -148,6 +151,27 @@ class DevGrid:
     def start_node(self, name: str) -> None:
         if name not in self.procs:
             self._start(name)
+
+    def certify(self, name: str, grid_manager_key: str, expires: datetime) -> dict[str, str]:
+        """Have storage node ``name`` announce a certificate of this Grid Manager, as the
+        storage role does: its key exists once it has run, so it is restarted with the
+        certificate (its announcement, renewed, reaches clients through the introducer)."""
+        node = self.base / name
+        running = name in self.procs
+        self.stop_node(name)
+        certificate = gridmanager.sign(
+            grid_manager_key, (node / "node.pubkey").read_text().strip(), expires
+        )
+        (node / "private" / "grid-manager.cert").write_text(json.dumps(certificate))
+        cfg = configparser.ConfigParser(interpolation=None)
+        cfg.read(node / "tahoe.cfg", encoding="utf-8")
+        cfg["storage"]["grid_management"] = "true"
+        cfg["grid_manager_certificates"] = {"grid-manager": "private/grid-manager.cert"}
+        with (node / "tahoe.cfg").open("w", encoding="utf-8") as f:
+            cfg.write(f)
+        if running:
+            self.start_node(name)
+        return certificate
 
     def stop(self) -> None:
         for name in list(self.procs):

@@ -88,6 +88,9 @@ class MemoryGrid:
     roots: dict[str, StoredDir] = field(default_factory=dict)
     # Introducers the client has neither reached nor given up on yet.
     introducers_pending: int = 0
+    # server -> the Grid Manager keys whose unexpired certificate it announces. A client
+    # whose manifest names Grid Managers uploads only to servers one of them certifies.
+    certificates: dict[str, frozenset[str]] = field(default_factory=dict)
     # cap -> (the stored snapshot it is in, its path there, the object): each
     # directory and file gets a capability when a client first sees it.
     objects: dict[str, tuple[StoredDir, str, bytes | Tree]] = field(default_factory=dict)
@@ -110,6 +113,12 @@ class MemoryGrid:
 
     def up(self) -> list[str]:
         return [s for s in self.server_names if s not in self.down]
+
+    def uploadable(self, grid_managers: frozenset[str]) -> list[str]:
+        """Servers up that a client with these Grid Manager keys uploads to."""
+        if not grid_managers:
+            return self.up()
+        return [s for s in self.up() if self.certificates.get(s, frozenset()) & grid_managers]
 
     def root(self, cap: str) -> StoredDir:
         """The alias directory's shares: on every server if the test made ``dirs`` directly."""
@@ -179,10 +188,13 @@ class MemoryClient:
     builds: int = 0  # how many times the node was built afresh
     # Stands for tahoe's backupdb: the snapshots this node uploaded, one line each.
     backupdb: bytes | None = None
+    # The manifest's Grid Manager keys (tahoe.cfg's [grid_managers]).
+    grid_managers: frozenset[str] = frozenset()
 
     def configure(self, manifest: Manifest, tor: TorSettings | None) -> None:
         self.stop()
         self.needed, self.happy, _ = manifest.shares
+        self.grid_managers = frozenset(manifest.grid_managers.values())
         self.aliases = dict(manifest.aliases)
         self.convergence = manifest.convergence
         self.configured = True
@@ -199,6 +211,7 @@ class MemoryClient:
         self.aliases = {}
         self.convergence = None
         self.backupdb = None
+        self.grid_managers = frozenset()
 
     def load_backupdb(self, data: bytes) -> None:
         self.backupdb = data
@@ -208,10 +221,13 @@ class MemoryClient:
 
     def status(self) -> Status:
         up = set(self.grid.up()) if self.running else set()
-        servers = tuple(ServerInfo(n, n in up) for n in self.grid.server_names)
+        certified = set(self.grid.uploadable(self.grid_managers))
+        servers = tuple(ServerInfo(n, n in up, n in certified) for n in self.grid.server_names)
         pending = self.grid.introducers_pending if self.running else 0
         shown = servers if self.running else ()
-        return Status(self.running, shown, self.needed, self.happy, pending)
+        return Status(
+            self.running, shown, self.needed, self.happy, pending, bool(self.grid_managers)
+        )
 
     def _require_running(self) -> None:
         if not self.running:
@@ -227,15 +243,16 @@ class MemoryClient:
         self._require_running()
         if alias in self.aliases:
             raise GridError(f"alias '{alias}' already exists on this node")
-        servers = self._place()
+        # A mutable directory: Tahoe 1.20 publishes those to any server, certified or not.
+        servers = self._place(mutable=True)
         cap = f"URI:DIR2:{_b32(16)}:{_b32(32)}"
         self.grid.dirs[cap] = {}
         self.grid.roots[cap] = StoredDir({}, servers)
         self.aliases[alias] = cap
         return cap
 
-    def _place(self) -> frozenset[str]:
-        up = self.grid.up()
+    def _place(self, *, mutable: bool = False) -> frozenset[str]:
+        up = self.grid.up() if mutable else self.grid.uploadable(self.grid_managers)
         if len(up) < self.happy:
             raise NotEnoughServersError(
                 "not enough storage servers connected to place shares safely (shares.happy)"
