@@ -13,6 +13,19 @@ accessibility bus). Usage: gui_story.py PHASE CONFIG.json
 CONFIG names the passphrase files (read here, never on a command line), the paths,
 the screenshot directory and the JSON file the timings are written to. Every wait
 is on something the app shows, bounded, with the last thing seen in the failure.
+
+Passphrases are typed as a person types them, key by key (XTest through the
+accessibility registry), never handed over as text through the accessibility bus.
+
+With "session_end" in CONFIG (the client scenario; issue 21): that the secrets end
+with the session. In each phase, while unlocked (the control), then after Lock
+(first) or a SIGKILL of the app (return; after its copy left the clipboard by
+itself within a minute): memsearch.py searches /proc/PID/mem of every process of
+the user for the passphrases and the running node's secrets (rootcaps in both
+forms, convergence secret, node keys, swissnums, API token), except this driver,
+which plays the person and so knows the passphrases; and this driver checks that
+no `tahoe run` of the user remains, the node directory is gone and the clipboard
+holds nothing. The results go to session-end.json beside the timings.
 """
 
 from __future__ import annotations
@@ -20,6 +33,7 @@ from __future__ import annotations
 import configparser
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -30,9 +44,11 @@ from pathlib import Path
 import gi
 
 gi.require_version("Gdk", "3.0")
+gi.require_version("Gtk", "3.0")
+from dogtail import rawinput  # noqa: E402
 from dogtail.config import config as dogtail_config  # noqa: E402
 from dogtail.tree import Node, SearchError, root  # noqa: E402
-from gi.repository import Gdk  # noqa: E402
+from gi.repository import Gdk, Gtk  # noqa: E402
 
 dogtail_config.searchCutoffCount = 60  # a second apart: the app may be busy starting
 dogtail_config.logDebugToFile = False
@@ -70,6 +86,9 @@ class Story:
         self.times: dict[str, float] = {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.app: Node | None = None
+        self.end: dict[str, object] = {}  # session-end.json: this phase's checks
+        self.phase = ""
+        self.node_dir: str | None = None  # the app's node, seen while unlocked
 
     def secret(self, key: str) -> str:
         return Path(self.conf[key]).read_text().strip()
@@ -117,6 +136,19 @@ class Story:
     def type_into(self, name: str, text: str, within: Node | None = None) -> None:
         self.find(name, within=within).text = text
 
+    def type_secret(self, name: str, secret: str, within: Node | None = None) -> None:
+        """Click into the entry and type, key by key: the text never crosses a bus whole."""
+        field = self.find(name, within=within)
+        field.click()  # without a window manager the keys go to the window under the pointer
+        wait_until(f"the focus in '{name}'", lambda: field.focused, 30)
+        rawinput.typeText(secret)
+        # A hidden entry shows one bullet a character.
+        wait_until(
+            f"{len(secret)} characters in '{name}'",
+            lambda: len(field.text or "") == len(secret),
+            30,
+        )
+
     def activity(self) -> str:
         return self.find("Activity").text or ""
 
@@ -159,15 +191,34 @@ class Story:
         pixbuf = Gdk.pixbuf_get_from_window(screen, x, y, w, h)
         pixbuf.savev(str(self.shots / f"{name}.png"), "png", [], [])
 
-    def close(self) -> None:
-        """Close the main window (the app stops the node) and wait for the app to exit."""
+    def lock(self) -> None:
+        """Lock: the app stops the node and replaces itself, locked (same pid, new image)."""
         main = self.window("Backups (htb)")
-        if main is not None:
-            self.click("Lock", main)
-            self.until(
-                "the unlock window after Lock", lambda: self.window("Unlock your backups"), 60
-            )
-        # Locked: the node is stopped and its directory deleted; the app may go.
+        if main is None:
+            raise SystemExit("gui-story: no main window to Lock (the app is not unlocked)")
+        pid = self.proc.pid if self.proc is not None else None
+        self.click("Lock", main)
+
+        def relaunched() -> Node | None:
+            app = root.application(APP)  # the new image's, on the bus anew
+            for child in app.children:
+                if child.name == "Unlock your backups" and child.showing:
+                    activity = child.child(name="Activity", retry=False).text
+                    if activity == "Locked":
+                        self.app = app
+                        return child
+            return None
+
+        wait_until("the Unlock window of the relaunched app, saying Locked", relaunched, 60)
+        if self.proc is not None and self.proc.poll() is not None:
+            raise SystemExit(f"gui-story: the app exited at Lock ({self.proc.returncode})")
+        self.end["relaunched_same_pid"] = pid is not None and self.proc.pid == pid
+
+    def close(self) -> None:
+        """Lock, then end the app (SIGTERM) and wait for it to exit."""
+        self.lock()
+        if "session_end" in self.conf:
+            self.session_end("locked")
         if self.proc is None:
             return
         self.proc.terminate()
@@ -176,22 +227,107 @@ class Story:
         except subprocess.TimeoutExpired:
             raise SystemExit("gui-story: the app did not exit within 30 s of SIGTERM") from None
 
+    # --- the secrets end with the session (issue 21) ------------------------------
+    def clipboard(self) -> str | None:
+        text: str | None = Gtk.Clipboard.get(Gdk.SELECTION_CLIPBOARD).wait_for_text()
+        return text
+
+    def memsearch(self, *args: str) -> str:
+        here = Path(__file__).resolve().parent
+        return subprocess.run(
+            [sys.executable, str(here / "memsearch.py"), *args],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+
+    def search(self, when: str) -> dict[str, object]:
+        """Every process of the user but this driver, for every secret known so far."""
+        out = self.shots / f"memsearch-{self.phase}-{when}.json"
+        targets = Path(self.conf["session_end"]) / self.phase
+        kinds = {
+            "invitation": self.conf["invitation_passphrase_file"],
+            "mine": self.conf["passphrase_file"],
+            **{p.name: str(p) for p in sorted(targets.iterdir())},
+        }
+        # The driver plays the person: it read the passphrases, so it is left out.
+        args = ["search", str(out), "--exclude", str(os.getpid())]
+        self.memsearch(*args, *[f"--target={k}={f}" for k, f in kinds.items() if Path(f).is_file()])
+        result: dict[str, object] = json.loads(out.read_text())
+        return result
+
+    def unlocked_control(self) -> None:
+        """While unlocked: the node's secrets captured, and the same search finding them."""
+        assert self.proc is not None  # noqa: S101 - launched
+        app = str(self.proc.pid)
+        nodes = {  # the app's own: its children
+            pid: node
+            for pid, node in self.tahoe_nodes().items()
+            if re.search(r"^PPid:\s+(\d+)", Path(f"/proc/{pid}/status").read_text(), re.M)[1] == app
+        }
+        if len(nodes) != 1:
+            raise SystemExit(f"gui-story: expected the app's one tahoe node, saw {nodes}")
+        self.node_dir = next(iter(nodes.values()))
+        targets = Path(self.conf["session_end"]) / self.phase
+        self.memsearch("capture", self.node_dir, str(targets))
+        self.end["unlocked"] = self.summary(self.search("unlocked"))
+
+    @staticmethod
+    def tahoe_nodes() -> dict[int, str]:
+        """pid -> node directory of each `tahoe run` of the user."""
+        import memsearch  # beside this file; only this check needs it
+
+        nodes: dict[int, str] = memsearch.tahoe_nodes(os.getuid())
+        return nodes
+
+    def session_end(self, when: str) -> None:
+        """After Lock or a kill: no node, no node directory, an empty clipboard, no secret."""
+        start = time.monotonic()
+        # The node and its directory end at once at Lock; after a kill, within seconds.
+        wait_until("no tahoe node of the user", lambda: self.tahoe_nodes() == {}, 60)
+        node = Path(self.node_dir or "/nonexistent")
+        wait_until(f"{node} gone", lambda: not node.exists(), 60)
+        self.end[f"{when}_gone_after"] = round(time.monotonic() - start, 2)
+        self.end[f"{when}_clipboard"] = self.clipboard()
+        self.end[when] = self.summary(self.search(when))
+
+    @staticmethod
+    def summary(result: dict[str, object]) -> dict[str, object]:
+        searched = result["searched"]
+        assert isinstance(searched, list)  # noqa: S101 - memsearch's own JSON
+        return {
+            "hits": result["hits"],
+            "targets": result["targets"],
+            "unreadable": result["unreadable"],
+            "processes": sorted({str(p["comm"]) for p in searched}),
+            "bytes": sum(int(p["bytes"]) for p in searched),
+            "failed_regions": [r for p in searched for r in p["failed_regions"]],
+        }
+
+    def copy_to_clipboard(self, copy: Node) -> str:
+        """Copy to clipboard; the clipboard then holds the dialog's armored text (a control)."""
+        self.click("Copy to clipboard", copy)
+        armored = str(self.find("Armored copy", within=copy).text or "")
+        wait_until("the copy on the clipboard", lambda: self.clipboard() == armored, 30)
+        return armored
+
     # --- the phases -----------------------------------------------------------
     def first(self) -> None:
+        self.phase = "first"
         self.launch()
         unlock = self.window("Unlock your backups")
         manifest = self.find("Manifest file", within=unlock).text
         if manifest != self.conf["manifest"]:
             raise SystemExit(f"gui-story: the unlock window proposes {manifest!r}")
-        self.type_into("Passphrase", self.secret("invitation_passphrase_file"), unlock)
+        self.type_secret("Passphrase", self.secret("invitation_passphrase_file"), unlock)
         self.shot("01-unlock", "Unlock your backups")
         self.click("Unlock", unlock)
         dialog = self.until(
             "the passphrase dialog", lambda: self.window("Choose your own passphrase"), 120
         )
         mine = self.secret("passphrase_file")
-        self.type_into("New passphrase", mine, dialog)
-        self.type_into("Repeat the new passphrase", mine, dialog)
+        self.type_secret("New passphrase", mine, dialog)
+        self.type_secret("Repeat the new passphrase", mine, dialog)
         self.shot("02-choose-passphrase", "Choose your own passphrase")
         start = time.monotonic()
         self.click("Make it mine", dialog)
@@ -214,13 +350,18 @@ class Story:
         self.click("Copy for a friend…", main)
         copy = self.until("the copy dialog", lambda: self.window("Copy for a friend"), 60)
         self.shot("04-copy-for-a-friend", "Copy for a friend")
+        if "session_end" in self.conf:
+            self.copy_to_clipboard(copy)
         self.type_into("Save to", self.conf["friend_copy"], copy)
         self.click("Save", copy)
         self.wait_activity("Saved a copy", 60)
         self.click("Close", copy)
+        if "session_end" in self.conf:
+            self.unlocked_control()
         self.close()
 
     def back(self) -> None:
+        self.phase = "return"
         self.launch()
         unlock = self.window("Unlock your backups")
         self.type_into("Manifest file", self.conf["friend_copy"], unlock)
@@ -231,7 +372,7 @@ class Story:
         self.shot("05-wrong-passphrase", "alert")
         alert.child(roleName="button").doActionNamed("click")
         wait_until("the error dialog to close", lambda: self.alert() is None, 30)
-        self.type_into("Passphrase", self.secret("passphrase_file"), unlock)
+        self.type_secret("Passphrase", self.secret("passphrase_file"), unlock)
         self.click("Unlock", unlock)
         replace = wait_until("the question before replacing the manifest", self.alert, 120)
         (Path(self.conf["timings"]).parent / "gui-replace.txt").write_text(self.alert_text(replace))
@@ -255,7 +396,24 @@ class Story:
         self.shot("08-restored", "Restore")
         self.click("Close", dialog)
         self.shot("09-main", "Backups (htb)")
-        self.close()
+        if "session_end" not in self.conf:
+            self.close()
+            return
+        # The copy leaves the clipboard by itself after a minute ...
+        self.click("Copy for a friend…", main)
+        copy = self.until("the copy dialog", lambda: self.window("Copy for a friend"), 60)
+        self.copy_to_clipboard(copy)
+        start = time.monotonic()
+        wait_until("the copy off the clipboard", lambda: not self.clipboard(), 150)
+        self.end["clipboard_cleared_after"] = round(time.monotonic() - start, 2)
+        # ... and with the app, killed while unlocked, the copy just made again.
+        self.copy_to_clipboard(copy)
+        self.click("Close", copy)
+        self.unlocked_control()
+        assert self.proc is not None  # noqa: S101 - launched above
+        self.proc.kill()
+        self.proc.wait(30)
+        self.session_end("killed")
 
 
 def main() -> None:
@@ -269,6 +427,10 @@ def main() -> None:
         timings = Path(story.conf["timings"])
         old = json.loads(timings.read_text()) if timings.exists() else {}
         timings.write_text(json.dumps({**old, phase: story.times}, indent=1))
+        if story.end:
+            ended = timings.with_name("session-end.json")
+            old = json.loads(ended.read_text()) if ended.exists() else {}
+            ended.write_text(json.dumps({**old, phase: story.end}, indent=1))
     os.sync()
 
 

@@ -11,6 +11,9 @@ with the system's python3 beside gui_story.py, and tests import it.
       kind, one secret a line): rootcaps (write and read forms), convergence,
       node-keys (node.privkey, the lease secret, the Tub's private key),
       swissnums (of the introducer FURLs and storage NURLs), api-token. Prints counts.
+      A line "hex:..." is a secret's raw bytes, as a process holds it once decoded
+      (the rootcap's write and read keys, the convergence secret, the node's
+      signing key seed and lease secret): Tahoe keeps those, not the text.
   memsearch.py search OUT.json --target KIND=FILE... [--exclude PID...]
       Search every process of this user; write what was searched and the hits.
   memsearch.py node-dir
@@ -52,6 +55,11 @@ def read_only_cap(writecap: str) -> str:
     )
 
 
+def _raw(b32: str) -> str:
+    """``hex:`` and the bytes a Tahoe base32 string (lower case, unpadded) decodes to."""
+    return "hex:" + base64.b32decode(b32.upper() + "=" * (-len(b32) % 8)).hex()
+
+
 def capture(node: Path) -> dict[str, set[str]]:
     """The secrets of a client node's directory, by kind."""
     private = node / "private"
@@ -62,7 +70,13 @@ def capture(node: Path) -> dict[str, set[str]]:
     for line in aliases.read_text().splitlines() if aliases.exists() else ():
         cap = line.partition(":")[2].strip()
         if cap.startswith("URI:DIR2:"):
-            found["rootcaps"] |= {cap, read_only_cap(cap)}
+            readcap = read_only_cap(cap)
+            found["rootcaps"] |= {
+                cap,
+                readcap,
+                _raw(cap.split(":")[2]),
+                _raw(readcap.split(":")[2]),
+            }
         elif cap:
             found["rootcaps"].add(cap)
     for name, kind in (
@@ -73,7 +87,12 @@ def capture(node: Path) -> dict[str, set[str]]:
     ):
         path = private / name
         if path.exists() and path.read_text().strip():
-            found[kind].add(path.read_text().strip())
+            text = path.read_text().strip()
+            found[kind].add(text)
+            if name in ("convergence", "secret"):
+                found[kind].add(_raw(text))
+            elif name == "node.privkey":
+                found[kind].add(_raw(text.removeprefix("priv-v0-")))
     pem = private / "node.pem"
     if pem.exists():
         key = re.search(r"-----BEGIN [A-Z ]*PRIVATE KEY-----\n(.*?)-----END", pem.read_text(), re.S)
@@ -88,6 +107,8 @@ def capture(node: Path) -> dict[str, set[str]]:
 
 def forms(secret: str) -> list[bytes]:
     """The byte strings a process may hold ``secret`` as (Python keeps non-ASCII text wide)."""
+    if secret.startswith("hex:"):
+        return [bytes.fromhex(secret[4:])]
     out = [secret.encode()]
     if not secret.isascii():
         out += [secret.encode("utf-16-le"), secret.encode("utf-32-le")]
