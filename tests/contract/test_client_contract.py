@@ -383,10 +383,21 @@ def test_only_certified_servers_count_for_backups(harness: GridHarness, tmp_path
     Mutation: Status counting connected servers for uploads (as it did) makes the
     uncertified one count: ``can_upload`` and the upload wait then pass.
     """
+    # Control: the same servers, no Grid Manager in the manifest: all take backups.
+    plain = harness.started_client(tmp_path / "plain")
+    try:
+        status = plain.status()
+        assert not status.grid_managers
+        assert status.certified == status.connected == 3
+        assert status.can_upload
+        alias = _alias()
+        cap = plain.create_alias(alias)
+    finally:
+        plain.stop()
     key = gridmanager.new_private_key()
     certified, uncertified = harness.servers[:2], harness.servers[2]
     grid = harness.certify(certified, key)
-    m = validate({"version": 1, "grid": grid, "aliases": {}, "backups": []})
+    m = validate({"version": 1, "grid": grid, "aliases": {alias: cap}, "backups": []})
     client = harness.new_client(tmp_path / "node")
     client.configure(m, None)
     client.start(60)
@@ -401,21 +412,10 @@ def test_only_certified_servers_count_for_backups(harness: GridHarness, tmp_path
         assert status.can_download and not status.can_upload
         with pytest.raises(NotEnoughServersError, match=r"^2 of 3 needed certified storage"):
             ops.wait_for_servers(client, status.happy, 1, upload=True)
-        # Tahoe agrees: a directory (mutable) is made, a backup's files are not placed.
-        alias = _alias()
-        client.create_alias(alias)
+        # Tahoe agrees: a backup's files find 2 servers that take them, 3 needed.
         src = tmp_path / "src"
         make_tree(src)
         with pytest.raises(NotEnoughServersError):
             client.backup(BackupEntry(alias, "b", str(src), ()))
     finally:
         client.stop()
-    # Control: the same servers with no Grid Manager in the manifest all take backups.
-    plain = harness.started_client(tmp_path / "plain")
-    try:
-        status = plain.status()
-        assert not status.grid_managers
-        assert status.certified == status.connected == 3
-        assert status.can_upload
-    finally:
-        plain.stop()

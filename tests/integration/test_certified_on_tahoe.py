@@ -109,6 +109,9 @@ def test_a_rogue_node_with_the_introducer_furl_is_not_counted(tmp_path: Path) ->
             n: [_holds(grid, n, si) for si in indexes] for n in grid.storage_names
         }
         assert not any(placed[ROGUE]), placed
+        # Nor of the mutable directories (the alias's root, Archives): no share at all.
+        assert not list((grid.base / ROGUE / "storage").glob("shares/??/*"))
+        assert list((grid.base / CERTIFIED[0] / "storage").glob("shares/??/*"))
         assert all(any(held) for held in zip(*(placed[n] for n in CERTIFIED), strict=True))
     finally:
         grid.destroy()

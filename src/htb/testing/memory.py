@@ -243,16 +243,17 @@ class MemoryClient:
         self._require_running()
         if alias in self.aliases:
             raise GridError(f"alias '{alias}' already exists on this node")
-        # A mutable directory: Tahoe 1.20 publishes those to any server, certified or not.
-        servers = self._place(mutable=True)
+        servers = self._place()
         cap = f"URI:DIR2:{_b32(16)}:{_b32(32)}"
         self.grid.dirs[cap] = {}
         self.grid.roots[cap] = StoredDir({}, servers)
         self.aliases[alias] = cap
         return cap
 
-    def _place(self, *, mutable: bool = False) -> frozenset[str]:
-        up = self.grid.up() if mutable else self.grid.uploadable(self.grid_managers)
+    def _place(self) -> frozenset[str]:
+        # With Grid Managers, only certified servers: Tahoe checks, for immutable uploads
+        # and mutable publishes alike (upload_permitted).
+        up = self.grid.uploadable(self.grid_managers)
         if len(up) < self.happy:
             raise NotEnoughServersError(
                 "not enough storage servers connected to place shares safely (shares.happy)"
