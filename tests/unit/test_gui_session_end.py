@@ -17,11 +17,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import manifest_data
 
 from htb.cli import default_client
 from htb.gui import app, core
 from htb.gui.clipboard import CLEAR_AFTER_SECONDS, ClipboardGuard
+from htb.gui.events import Failed, Failure, Locked
+from htb.manifest import TEST_KDF, seal, validate
 from htb.tahoe import TahoeClient
+from htb.testing.memory import MemoryClient, MemoryGrid
 
 _spec = importlib.util.spec_from_file_location(
     "memsearch", Path(__file__).parents[2] / "testbed" / "gui" / "memsearch.py"
@@ -48,7 +52,7 @@ def test_the_apps_node_is_ephemeral_and_the_commands_is_not(tmp_path: Path) -> N
 STAND_IN = """
 import os, sys
 from htb.gui import app
-if os.environ.get(app.LOCKED_ENV) == "1":
+if os.environ.get(app.LOCKED_ENV) == "locked":
     print("relaunched", os.getpid(), flush=True)
     sys.stdin.readline()
     sys.exit(0)
@@ -94,13 +98,63 @@ def test_relaunch_leaves_nothing_of_the_old_process_in_memory() -> None:
 
 def test_the_relaunched_app_keeps_its_mark_from_its_children(monkeypatch, capsys) -> None:
     # main() takes the mark out of its environment first: nothing it starts sees it.
-    monkeypatch.setenv(app.LOCKED_ENV, "1")
+    monkeypatch.setenv(app.LOCKED_ENV, "locked")
     monkeypatch.setitem(sys.modules, "gi", None)  # here: stops at "GTK is missing"
     for name in ("htb.gui.view", "htb.gui.widgets", "htb.gui.dialogs"):
         monkeypatch.delitem(sys.modules, name, raising=False)
     assert app.main([]) == 1
     assert app.LOCKED_ENV not in os.environ
     assert "GTK 3 for Python is missing" in capsys.readouterr().err
+
+
+def test_the_relaunched_app_shows_the_failure_that_ended_the_session() -> None:
+    failure = Failure("not enough storage servers connected to place shares safely", 6)
+    assert app.relaunched("locked") == (True, None)
+    assert app.relaunched(f"{failure.code} {failure.line}") == (True, failure)
+    assert app.relaunched("") == (False, None)
+
+
+# --- a failed unlock or join ends the session too ----------------------------------------
+PW = "lantern mosaic unpaved fidelity outsmart gurgle quarrel"
+OWN_PW = "cobweb paprika unsocial tripod glacier sponge ruckus"
+
+
+def _core(tmp_path: Path, data: dict, grid: MemoryGrid) -> tuple[core.Core, list, MemoryClient]:
+    installed = tmp_path / "Persistent" / ".htb" / "manifest.htbm"
+    installed.parent.mkdir(parents=True)
+    installed.write_bytes(seal(validate(data), PW, kdf=TEST_KDF))
+    client, events = MemoryClient(grid), []
+    config = core.Config(installed, None, "tcp:127.0.0.1:9050", tmp_path / "node")
+    the_core = core.Core(
+        config, lambda f: f(), events.append, client_factory=lambda _c: client, kdf=TEST_KDF, wait=0
+    )
+    return the_core, events, client
+
+
+def test_a_join_that_fails_once_the_invitation_opened_ends_the_session(tmp_path: Path) -> None:
+    data = {**manifest_data(), "kind": "invitation", "aliases": {}}
+    grid = MemoryGrid()
+    grid.down = set(grid.server_names)  # no server: her backups cannot be created
+    the_core, events, client = _core(tmp_path, data, grid)
+    assert the_core.unlock(passphrase=PW, path=the_core.config.manifest_path)
+    the_core.wait_idle()
+    assert the_core.join(OWN_PW)
+    the_core.wait_idle()
+    kinds = [type(e) for e in events]
+    # Fails without _end_if_opened: the opened invitation and both passphrases stay.
+    assert Failed in kinds and kinds.index(Locked) > kinds.index(Failed), events
+    assert [e.operation for e in events if isinstance(e, Failed)] == ["join"]
+    assert the_core._passphrase is None and the_core._pending is None
+    assert not client.running
+
+
+def test_a_wrong_passphrase_opens_nothing_and_ends_nothing(tmp_path: Path) -> None:
+    the_core, events, _client = _core(tmp_path, manifest_data(), MemoryGrid())
+    assert the_core.unlock(passphrase="wrong " + PW, path=the_core.config.manifest_path)
+    the_core.wait_idle()
+    assert [e.failure.code for e in events if isinstance(e, Failed)] == [3]
+    # She retypes it in the same window: no relaunch.
+    assert not any(isinstance(e, Locked) for e in events)
 
 
 # --- the clipboard ---------------------------------------------------------------------

@@ -21,12 +21,14 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from htb.gui.core import Config
+from htb.gui.events import Failure
 
-# Set only in the environment of the process :func:`relaunch` starts.
+# Set only in the environment of the process :func:`relaunch` starts: "locked", or
+# "CODE LINE" of the failure that ended the session (shown again by the new one).
 LOCKED_ENV = "HTB_GUI_LOCKED"
 
 
-def relaunch() -> NoReturn:
+def relaunch(failure: Failure | None = None) -> NoReturn:
     """Replace this process with the same app, started anew and locked (same pid).
 
     Only descriptors marked inheritable survive ``exec`` (none of the app's: Python's,
@@ -35,14 +37,23 @@ def relaunch() -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     argv = [sys.executable, *sys.orig_argv[1:]]
-    os.execve(sys.executable, argv, {**os.environ, LOCKED_ENV: "1"})  # noqa: S606 - ourselves
+    mark = "locked" if failure is None else f"{failure.code} {failure.line}"
+    os.execve(sys.executable, argv, {**os.environ, LOCKED_ENV: mark})  # noqa: S606 - ourselves
+
+
+def relaunched(mark: str) -> tuple[bool, Failure | None]:
+    """What :func:`relaunch` passed on: locked?, and the failure to show again, if any."""
+    code, _, line = mark.partition(" ")
+    if code.isdigit() and line:
+        return True, Failure(line, int(code))
+    return mark == "locked", None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     # As `htb`: every file htb or a tahoe it starts writes is the user's alone.
     os.umask(0o077)
     # Not passed on to anything this process starts.
-    locked = os.environ.pop(LOCKED_ENV, "") == "1"
+    locked, failure = relaunched(os.environ.pop(LOCKED_ENV, ""))
     try:
         from htb.gui import view
     except (ImportError, ValueError) as exc:
@@ -54,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    return view.run(Config.from_env(), locked=locked)
+    return view.run(Config.from_env(), locked=locked, failure=failure)
 
 
 if __name__ == "__main__":

@@ -219,6 +219,7 @@ class Core:
                 work()
             except BaseException as exc:  # every failure is shown, as the CLI does
                 self._fail(operation, exc)
+                self._end_if_opened(operation)
             finally:
                 with self._lock:
                     self._busy = None
@@ -226,6 +227,23 @@ class Core:
 
         self._spawn(run)
         return True
+
+    def _end_if_opened(self, operation: str) -> None:
+        """An unlock or join that failed once the manifest had opened ends the session.
+
+        Then, as after Lock, nothing of it may stay: the node is stopped and the view
+        replaces the process (it shows the failure again in the new one).
+        """
+        if operation not in ("unlock", "join") or self.manifest is not None:
+            return
+        if self._passphrase is None:  # nothing opened (a wrong passphrase): nothing to end
+            return
+        self._end_session()
+        try:
+            self._stop_node()
+        except Exception as exc:  # shown like any failure
+            self._fail("lock", exc)
+        self._emit(Locked())
 
     def _fail(self, operation: str, exc: BaseException) -> None:
         failure = Failure.of(exc)

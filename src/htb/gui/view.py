@@ -24,6 +24,7 @@ from htb.gui.events import (
     Busy,
     Event,
     Failed,
+    Failure,
     Locked,
     StatusLine,
     Unlocked,
@@ -251,6 +252,9 @@ class App:
         self.config = config
         self.core = Core(config, _idle_post, self.on_event)
         self.clipboard = ClipboardGuard(_Clipboard(), _after)
+        # The failure that ends a session (an unlock, a join, Lock itself), shown again
+        # by the process that replaces this one.
+        self.ending: Failure | None = None
         self.main: MainWindow | None = None
         self.unlock: UnlockWindow | None = UnlockWindow(self, locked=locked)
 
@@ -265,6 +269,8 @@ class App:
                 window.on_event(event)
         if isinstance(event, Failed):
             show_error(self._parent(), event.failure)
+            if event.operation in ("unlock", "join", "lock"):
+                self.ending = event.failure
         elif isinstance(event, AskReplace):
             replace_it = ask(
                 self._parent(),
@@ -282,6 +288,7 @@ class App:
         elif isinstance(event, AskNewPassphrase):
             dialogs.PassphraseDialog(self._parent(), self.core)
         elif isinstance(event, Unlocked):
+            self.ending = None
             if self.unlock is not None:
                 self.unlock.window.destroy()
                 self.unlock = None
@@ -300,7 +307,7 @@ class App:
         """
         self.clipboard.clear()
         try:
-            entry_point.relaunch()
+            entry_point.relaunch(self.ending)
         except OSError as exc:  # the app's files gone (an upgrade): lock in this process
             print(f"htb-gui: could not start afresh ({exc.strerror})", file=sys.stderr)
         if self.main is not None:
@@ -323,10 +330,12 @@ class App:
         Gtk.main_quit()
 
 
-def run(config: Config, *, locked: bool = False) -> int:
+def run(config: Config, *, locked: bool = False, failure: Failure | None = None) -> int:
     # The name Orca, the window list and AT-SPI tests know the app by.
     GLib.set_prgname("htb-gui")
     GLib.set_application_name(_("Backups"))
-    App(config, locked=locked)
+    app = App(config, locked=locked)
+    if failure is not None and app.unlock is not None:
+        show_error(app.unlock.window, failure)
     Gtk.main()
     return 0
