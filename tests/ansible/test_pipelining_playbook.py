@@ -19,6 +19,7 @@ CONNECTIONS = {
     "testbed": "htb_nsenter",  # molecule and inventories/local
     "stock-nsenter": "community.docker.nsenter",  # has_pipelining = False
     "podman": "containers.podman.podman",  # has_pipelining = False
+    "su": "ssh",  # with ansible_become_method su, which cannot pipeline
 }
 
 
@@ -26,7 +27,15 @@ def run(tmp_path: Path, hosts: list[str], **env: str) -> subprocess.CompletedPro
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(
         yaml.safe_dump(
-            {"storage": {"hosts": {h: {"ansible_connection": CONNECTIONS[h]} for h in hosts}}}
+            {
+                "storage": {
+                    "hosts": {
+                        h: {"ansible_connection": CONNECTIONS[h]}
+                        | ({"ansible_become_method": "ansible.builtin.su"} if h == "su" else {})
+                        for h in hosts
+                    }
+                }
+            }
         )
     )
     return subprocess.run(
@@ -60,7 +69,8 @@ def test_the_repositorys_config_pipelines_ssh_local_and_the_test_bed(tmp_path: P
 def test_connections_that_cannot_pipeline_are_refused(tmp_path: Path) -> None:
     out = run(tmp_path, list(CONNECTIONS))
     assert out.returncode != 0
-    assert refused(out) == ["podman", "stock-nsenter"], out.stdout
+    assert refused(out) == ["podman", "stock-nsenter", "su"], out.stdout
+    assert "(become method su cannot)" in out.stdout
 
 
 @pytest.mark.parametrize(
