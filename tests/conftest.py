@@ -75,6 +75,9 @@ class GridHarness:
     # (names, a Grid Manager's private key) -> the manifest's "grid" naming that Grid
     # Manager, with those servers (and no other) certified by it.
     certify: Any = None
+    # () -> {"<node> <file>": FURL} of every FURL the grid's own nodes hold (introducer,
+    # storage, log ports): their swissnums are secrets a search must cover.
+    furls: Any = None
 
     def manifest(self, aliases: dict[str, str], backups: list[dict[str, Any]]) -> Manifest:
         return validate({**self.grid_manifest, "aliases": aliases, "backups": backups})
@@ -142,6 +145,10 @@ def _tahoe_harness(base: Path) -> tuple[GridHarness, DevGrid]:
         drop_shares=grid.drop_shares,
         servers=grid.storage_names,
         certify=certify,
+        furls=lambda: {
+            f"{f.parent.parent.name} {f.name}": f.read_text().strip()
+            for f in sorted(grid.base.glob("*/private/*.furl"))
+        },
     )
     return harness, grid
 

@@ -27,6 +27,7 @@ pytestmark = [pytest.mark.tahoe, pytest.mark.slow]
 
 OPERATOR_PW = "lantern mosaic unpaved fidelity outsmart gurgle quarrel"
 ACTIVIST_PW = "cobweb paprika unsocial tripod glacier sponge ruckus"
+UNUSED_NEW_PW = "not-this-one but a secret all the same"  # HTB_NEW_PASSPHRASE, overridden
 WEB = ["--web-port", "tcp:0:interface=127.0.0.1"]
 CHEAP_KDF = ["--kdf-opslimit", "1", "--kdf-memlimit", "1"]
 
@@ -162,7 +163,7 @@ def test_nothing_of_a_session_stays_on_persistent_storage(
                 "--new-passphrase-file",
                 str(new_pw),
                 *CHEAP_KDF,
-                HTB_NEW_PASSPHRASE="not-this-one but a secret all the same",
+                HTB_NEW_PASSPHRASE=UNUSED_NEW_PW,
             )
         )
         laptop.passphrase = ACTIVIST_PW
@@ -178,7 +179,7 @@ def test_nothing_of_a_session_stays_on_persistent_storage(
         environ = Path(f"/proc/{pid}/environ").read_bytes()
         assert b"HTB_PASSPHRASE" not in environ
         assert b"HTB_NEW_PASSPHRASE" not in environ
-        for pw in (OPERATOR_PW, ACTIVIST_PW, "not-this-one"):
+        for pw in (OPERATOR_PW, ACTIVIST_PW, UNUSED_NEW_PW):
             assert pw.encode() not in environ
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         assert full.aliases["docs"].encode() not in cmdline
@@ -186,6 +187,14 @@ def test_nothing_of_a_session_stays_on_persistent_storage(
         rootcap = full.aliases["docs"]
         assert full.convergence is not None
         secrets = {
+            "the operator's passphrase": OPERATOR_PW.encode(),
+            "her passphrase": ACTIVIST_PW.encode(),
+            "the HTB_NEW_PASSPHRASE given": UNUSED_NEW_PW.encode(),
+            # Every FURL of the grid (introducer, storage servers, log ports): its swissnum.
+            **{
+                f"swissnum of {what}": furl.rsplit("/", 1)[1].encode()
+                for what, furl in tahoe_grid.furls().items()
+            },
             "rootcap": rootcap.encode(),
             "rootcap (read-only)": laptop.web_json(rootcap)[1]["ro_uri"].encode(),
             "convergence secret": full.convergence.encode(),
@@ -205,6 +214,9 @@ def test_nothing_of_a_session_stays_on_persistent_storage(
         }
         assert secrets["convergence secret"] == secrets["convergence secret in the node"]
         assert any(k.startswith("private/node.privkey") for k in secrets)
+        storage_swissnums = [k for k in secrets if k.endswith(" storage.furl")]
+        assert len(storage_swissnums) == len(tahoe_grid.servers), storage_swissnums
+        assert "swissnum of introducer introducer.furl" in secrets
     finally:
         outputs.append(laptop.htb("stop", *WEB, check=False))
 
@@ -217,6 +229,15 @@ def test_nothing_of_a_session_stays_on_persistent_storage(
     for proc in outputs:
         for what, value in secrets.items():
             assert value not in (proc.stdout + proc.stderr).encode(), what
+    # Control: the same search finds each secret planted in Persistent Storage (deep in a
+    # subdirectory, amid other bytes), so the 0 hits above are not a search that cannot
+    # find. Mutation: a passphrase or swissnum written to a file there fails the test.
+    planted = laptop.persistent / ".cache" / "planted"
+    planted.parent.mkdir()
+    for what, value in secrets.items():
+        planted.write_bytes(b"before " + value + b" after")
+        assert f"{what} in {planted}" in _hits(laptop.persistent, secrets)
+    shutil.rmtree(planted.parent)
     assert read_tree(docs) == files
     # Persistent Storage holds the sealed manifest and the sealed backupdb, nothing else of htb.
     assert sorted(p.name for p in laptop.persistent.iterdir()) == [
