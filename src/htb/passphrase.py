@@ -149,7 +149,8 @@ def check(passphrase: str, *, allow_weak: bool = False) -> Strength:
     strength = estimate(passphrase)
     if strength.bits < MIN_BITS and not allow_weak:
         raise WeakPassphraseError(
-            f"passphrase too weak: about {strength.bits:.0f} bits, {MIN_BITS:.0f} needed. "
+            # Rounded down: 63.6 bits is refused as "about 63", never "about 64, 64 needed".
+            f"passphrase too weak: about {math.floor(strength.bits)} bits, {MIN_BITS:.0f} needed. "
             f"Use `htb passphrase` for a {DEFAULT_WORDS}-word one"
             + (f" ({strength.advice})" if strength.advice else "")
         )

@@ -31,6 +31,24 @@ def test_weak_passphrases_are_refused_unless_allowed(weak: str) -> None:
     assert pw.check(weak, allow_weak=True).bits < pw.MIN_BITS
 
 
+# Just either side of the threshold: four EFF words (4 x 12.92 = 51.70 bits) and a
+# common word zxcvbn rates at 11.89 bits; five EFF words, 5 x 12.92 = 64.62 bits.
+JUST_UNDER_64 = "abreast doctrine majority scribe marble"
+JUST_OVER_64 = "able customary grid partridge skyrocket"
+
+
+def test_the_threshold_is_64_bits_just_under_refused_just_over_accepted() -> None:
+    # Mutation: MIN_BITS 60 (or any below 63.6) accepts JUST_UNDER_64; MIN_BITS 65
+    # refuses JUST_OVER_64; either fails this test (checked).
+    under, over = pw.estimate(JUST_UNDER_64).bits, pw.estimate(JUST_OVER_64).bits
+    assert 63 < under < 64 < over < 65, (under, over)
+    with pytest.raises(WeakPassphraseError, match="about 63 bits, 64 needed") as info:
+        pw.check(JUST_UNDER_64)
+    assert info.value.exit_code == 5
+    assert pw.check(JUST_OVER_64).bits == over
+    assert pw.MIN_BITS == 64  # the constant itself, as the threat model states it
+
+
 def test_empty_passphrase_is_always_refused() -> None:
     with pytest.raises(WeakPassphraseError, match="empty"):
         pw.check("", allow_weak=True)
