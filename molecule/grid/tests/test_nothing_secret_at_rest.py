@@ -25,6 +25,7 @@ import re
 import signal
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -57,14 +58,42 @@ def host(name: str):
     return testinfra.get_host(f"podman://{name}")
 
 
+def tar_out(name: str, script: str) -> dict[str, bytes]:
+    """Every regular file of the tar stream `script` writes in the container, by path:
+    out through a pipe, so that no secret goes into a command line."""
+    run = subprocess.run(
+        ["podman", "exec", name, "sh", "-c", script],
+        capture_output=True,
+        env=PODMAN_ENV,
+        check=False,
+    )
+    assert run.returncode in (0, 1), run.stderr  # 1: a file vanished while read
+    files = {}
+    with tarfile.open(fileobj=io.BytesIO(run.stdout)) as tar:
+        for member in tar:
+            if member.isreg():  # a hard link's content is its first member's
+                files["/" + member.name] = tar.extractfile(member).read()
+    return files
+
+
+@functools.cache
+def node_keys(name: str) -> dict[str, bytes]:
+    """The node's FURLs, keys and onion addresses."""
+    return tar_out(
+        name,
+        "cd / && tar -cf - --ignore-failed-read var/lib/tahoe/*/private/*.furl"
+        " var/lib/tahoe/*/private/node.p* var/lib/tor/onion/*/h* 2>/dev/null",
+    )
+
+
 @functools.cache
 def onions() -> dict[str, str]:
     """Every onion address of the grid, by the name of its host."""
     found = {}
     for name in NODES:
-        out = host(name).run("cat /var/lib/tor/onion/*/hostname 2>/dev/null").stdout
-        for address in out.split():
-            found[address.removesuffix(".onion")] = name
+        for path, content in node_keys(name).items():
+            if path.endswith("/hostname"):
+                found[content.decode().strip().removesuffix(".onion")] = name
     assert len(found) >= len(INVENTORY.get_hosts("introducers")) + len(
         INVENTORY.get_hosts("storage")
     )
@@ -76,23 +105,19 @@ def grid_secrets() -> dict[str, bytes]:
     """Every swissnum, node key, onion key and passphrase of the scenario, by kind."""
     found: dict[str, bytes] = {}
     for name in NODES:
-        node = host(name)
-        for path in node.run("ls /var/lib/tahoe/*/private/*.furl 2>/dev/null").stdout.split():
-            swissnum = node.file(path).content_string.strip().rsplit("/", 1)[-1]
-            found[f"{name} {path} swissnum"] = swissnum.encode()
-        for path in node.run("ls /var/lib/tahoe/*/private/node.privkey 2>/dev/null").stdout.split():
-            key = node.file(path).content_string.strip().removeprefix("priv-v0-")
-            found[f"{name} {path}"] = key.encode()
-        for path in node.run("ls /var/lib/tahoe/*/private/node.pem 2>/dev/null").stdout.split():
-            # A line of the key's own base64 (64 characters; the first is the same
-            # in every PKCS#8 key).
-            found[f"{name} {path} (its third line)"] = (
-                node.file(path).content_string.split("\n")[2].encode()
-            )
-        for path in node.run("ls /var/lib/tor/onion/*/hs_ed25519_secret_key").stdout.split():
-            key = node.file(path).content
-            found[f"{name} {path} (raw)"] = key[32:]  # the 64 bytes after tor's header
-            found[f"{name} {path} (base64)"] = base64.b64encode(key)
+        for path, content in node_keys(name).items():
+            kind = f"{name} {path}"
+            if path.endswith(".furl"):
+                found[f"{kind} swissnum"] = content.strip().rsplit(b"/", 1)[-1]
+            elif path.endswith("/node.privkey"):
+                found[kind] = content.strip().removeprefix(b"priv-v0-")
+            elif path.endswith("/node.pem"):
+                # A line of the key's own base64 (64 characters; the first line is
+                # the same in every PKCS#8 key).
+                found[f"{kind} (its third line)"] = content.split(b"\n")[2]
+            elif path.endswith("/hs_ed25519_secret_key"):
+                found[f"{kind} (raw)"] = content[32:]  # the 64 bytes after tor's header
+                found[f"{kind} (base64)"] = base64.b64encode(content)
     with (EPHEMERAL / "grid-manager.key").open("rb") as f:
         key = gridmanager.open_key(f.read(), PASSPHRASE).removeprefix("priv-v0-")
     found["the Grid Manager's key"] = key.encode()
@@ -127,22 +152,10 @@ def hits(blobs: dict[str, bytes]) -> list[str]:
 
 
 def node_files(name: str) -> dict[str, bytes]:
-    """Every regular file under the container's temporary directories and its capture
-    (streamed out with tar: no secret goes into a command line)."""
-    run = subprocess.run(
-        ["podman", "exec", name, "tar", "-C", "/", "-cf", "-", "--ignore-failed-read"]
-        + [p.lstrip("/") for p in [*NODE_ROOTS, NODE_CAPTURE]],
-        capture_output=True,
-        env=PODMAN_ENV,
-        check=False,
-    )
-    assert run.returncode in (0, 1), run.stderr
-    files = {}
-    with tarfile.open(fileobj=io.BytesIO(run.stdout)) as tar:
-        for member in tar:
-            if member.isreg():  # a hard link's content is its first member's
-                files[f"{name}:/{member.name}"] = tar.extractfile(member).read()
-    return files
+    """Every regular file under the container's temporary directories and its capture."""
+    tops = " ".join(p.lstrip("/") for p in [*NODE_ROOTS, NODE_CAPTURE])
+    files = tar_out(name, f"tar -C / -cf - --ignore-failed-read {tops}")
+    return {f"{name}:{path}": content for path, content in files.items()}
 
 
 def controller_files() -> dict[str, bytes]:
@@ -169,10 +182,14 @@ def everything() -> dict[str, dict[str, bytes]]:
 
 
 @pytest.fixture(scope="module")
-def at_rest():
+def at_rest(request):
     """What converge and idempotence left (kept or still there); the watchers end
-    with this module."""
+    with this module, which says how long it took (the scenario's time budget)."""
+    start = time.monotonic()
     yield everything()
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print(f"\ntest_nothing_secret_at_rest.py: {time.monotonic() - start:.0f} s")
     for name in ALL_CONTAINERS:
         host(name).run(f"kill $(cat {NODE_CAPTURE}/ready)")
     pid = int((CONTROLLER_CAPTURE / "ready").read_text())
