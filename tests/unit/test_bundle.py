@@ -33,14 +33,23 @@ SEALED = b"HTBM\x00 a sealed test invitation, never printed \x01\x02\x03"
 
 
 # --- helpers, also used by tests/ansible/test_htb_bundle_module.py ------------------------
+PIP_WHEEL_DIR = REPO / ".cache" / "pip-wheel"
+
+
 def pip_wheel() -> Path:
-    """pip's wheel: the one CPython bundles (ensurepip), else the bootstrap's wheelhouse."""
+    """pip's wheel: the one scripts/bootstrap downloads, else the one CPython bundles.
+
+    Both run on the host's Python and on trixie's 3.13. Never a wheel of the Tails
+    wheelhouse, which scripts/test rebuilds beside pytest (it deletes it first).
+    Debian's python3 bundles none: without the bootstrap's this skips, and in CI
+    (HTB_FAIL_ON_SKIP) that skip fails the run.
+    """
     import ensurepip
 
-    found = sorted((Path(ensurepip.__file__).parent / "_bundled").glob("pip-*.whl"))
-    found += sorted((REPO / ".cache" / "wheelhouse").glob("*/pip-*.whl"))
+    found = sorted(PIP_WHEEL_DIR.glob("pip-*.whl"))
+    found += sorted((Path(ensurepip.__file__).parent / "_bundled").glob("pip-*.whl"))
     if not found:
-        pytest.skip("no pip wheel (ensurepip's or .cache/wheelhouse)")
+        pytest.skip(f"no pip wheel: run scripts/bootstrap (it downloads one into {PIP_WHEEL_DIR})")
     return found[0]
 
 
