@@ -225,11 +225,17 @@ def test_restore_into_a_chosen_folder_and_overwrite(setup) -> None:
     assert read_tree(folder) == setup["files"]
     assert core.needs_overwrite(folder)
     # Not empty: refused unless she said Overwrite (then the old copy is kept aside).
+    (folder / "a.txt").write_bytes(b"changed since the restore")
+    (folder / "hers.txt").write_bytes(b"written since")
+    now = read_tree(folder)
     app.run(app.core.restore(0, None, folder))
     assert app.of(Failed)[-1].failure.secondary == "exit 7: restore refused"
+    assert read_tree(folder) == now
     app.run(app.core.restore(0, None, folder, overwrite=True))
     assert len(app.of(RestoreFinished)) == 2
-    assert [p.name for p in folder.parent.iterdir() if ".htb-previous-" in p.name]
+    assert read_tree(folder) == setup["files"]
+    (kept,) = [p for p in folder.parent.iterdir() if p.name.startswith("restored.htb-previous-")]
+    assert read_tree(kept) == now
 
 
 def test_copy_for_a_friend_and_saving_it(setup) -> None:
