@@ -578,8 +578,11 @@ def test_newer_bundle_upgrades_and_keeps_the_manifest(
     assert not (d / "node").exists() and not (d / "wheelhouse").exists()
     out = subprocess.run([str(d / "bin" / "htb")], capture_output=True, text=True, check=True)
     assert out.stdout.split()[:3] == ["tiny", "htb", "2.0"]
+    before = site.digest()
     again = install(newer, site, gnupg_home=keys.activist_home)
+    assert again.returncode == 0, again.stdout + again.stderr
     assert "already installed" in again.stdout
+    assert site.digest() == before  # not the message: nothing of her site changed
 
 
 def test_a_given_manifest_never_replaces_another_unasked(
