@@ -155,14 +155,19 @@ class Story:
     def wait_activity(self, starts: str, timeout: float) -> str:
         """Wait for the Activity line; an error dialog instead fails at once."""
 
+        seen = [""]
+
         def probe() -> str | None:
             alert = self.alert()
             if alert is not None:
                 raise SystemExit(f"gui-story: an error dialog: {self.alert_text(alert)}")
-            line = self.activity()
-            return line if line.startswith(starts) else None
+            seen[0] = self.activity()
+            return seen[0] if seen[0].startswith(starts) else None
 
-        return str(wait_until(f"'{starts}…' in Activity", probe, timeout))
+        try:
+            return str(wait_until(f"'{starts}…' in Activity", probe, timeout))
+        except SystemExit as exc:  # say what the app said instead
+            raise SystemExit(f"{exc} - the Activity line: {seen[0]!r}") from None
 
     def alert(self) -> Node | None:
         for child in self.app.children:
@@ -380,6 +385,9 @@ class Story:
         self.click("Replace", replace)
         main = self.until("the main window", lambda: self.window("Backups (htb)"), 300)
         self.wait_activity("Unlocked", 300)
+        # Unlocking goes on (the backups' list) after the window opens: one long
+        # operation at a time, so Restore would be refused until it ends.
+        self.until("the app idle", lambda: self.find("Back up now", "button", main).sensitive, 300)
         self.click("Restore…", main)
         dialog = self.until("the restore dialog", lambda: self.window("Restore"), 60)
         self.until(
