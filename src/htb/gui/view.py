@@ -267,6 +267,8 @@ class App:
         for window in (self.unlock, self.main):
             if window is not None:
                 window.on_event(event)
+        if isinstance(event, (AskReplace, AskNewPassphrase, Unlocked)):
+            self.ending = None  # opened since: an earlier failure (a typo) is over
         if isinstance(event, Failed):
             show_error(self._parent(), event.failure)
             if event.operation in ("unlock", "join", "lock"):
@@ -288,7 +290,6 @@ class App:
         elif isinstance(event, AskNewPassphrase):
             dialogs.PassphraseDialog(self._parent(), self.core)
         elif isinstance(event, Unlocked):
-            self.ending = None
             if self.unlock is not None:
                 self.unlock.window.destroy()
                 self.unlock = None
