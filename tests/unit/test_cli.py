@@ -200,6 +200,8 @@ def test_restore_never_overwrites_unasked(env, capsys) -> None:
     assert not list(env["tmp"].glob("data.htb-previous-*"))
 
     # Asked: the snapshot's tree, whole and only it, and hers of today kept aside whole.
+    # Mutation: a restore that copies the snapshot over her tree (after keeping a copy)
+    # restores a.txt and keeps it aside, yet fails here (checked).
     assert cli.main(["restore", *m, "--overwrite"], laptop) == 0
     assert read_tree(local) == backed_up
     (kept,) = env["tmp"].glob("data.htb-previous-*")

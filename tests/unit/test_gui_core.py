@@ -225,6 +225,7 @@ def test_restore_into_a_chosen_folder_and_overwrite(setup) -> None:
     assert read_tree(folder) == setup["files"]
     assert core.needs_overwrite(folder)
     # Not empty: refused unless she said Overwrite (then the old copy is kept aside).
+    # Mutation: a restore that copies the snapshot over her tree fails here (checked).
     (folder / "a.txt").write_bytes(b"changed since the restore")
     (folder / "hers.txt").write_bytes(b"written since")
     now = read_tree(folder)
