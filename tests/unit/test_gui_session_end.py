@@ -64,10 +64,19 @@ app.relaunch()
 """
 
 
-def test_relaunch_leaves_nothing_of_the_old_process_in_memory() -> None:
+@pytest.mark.parametrize("started_as", ["python -c", "a command"])
+def test_relaunch_leaves_nothing_of_the_old_process_in_memory(
+    started_as: str, tmp_path: Path
+) -> None:
     secret = "cobweb paprika unsocial tripod glacier sponge ruckus " + os.urandom(8).hex()
+    argv = [sys.executable, "-c", STAND_IN]
+    if started_as == "a command":  # as `htb-gui` is: a script whose #! names Python
+        command = tmp_path / "htb-gui"
+        command.write_text(f"#!{sys.executable}\n{STAND_IN}")
+        command.chmod(0o700)
+        argv = [str(command)]
     proc = subprocess.Popen(
-        [sys.executable, "-c", STAND_IN],
+        argv,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -85,6 +94,8 @@ def test_relaunch_leaves_nothing_of_the_old_process_in_memory() -> None:
         proc.stdin.flush()
         # The same process (same pid), a new image: fails if relaunch returns.
         assert proc.stdout.readline().split() == ["relaunched", str(proc.pid)]
+        if started_as == "a command":  # it keeps its name in the process list
+            assert Path(f"/proc/{proc.pid}/comm").read_text().strip() == "htb-gui"
         after, read, _failed = memsearch.search_process(proc.pid, needles)
         assert after == {} and read > 1_000_000
         proc.stdin.write("\n")

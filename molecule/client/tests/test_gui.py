@@ -232,7 +232,7 @@ def test_no_process_of_bob_holds_a_secret_of_the_session(phase: str, when: str) 
     assert {"Xvfb", "dbus-daemon", "at-spi2-registr"} <= set(search["processes"]), search
     if when == "locked":
         assert record["relaunched_same_pid"] is True
-        assert any(p.startswith(("python", "htb-gui")) for p in search["processes"]), search
+        assert "htb-gui" in search["processes"], search
     assert search["unreadable"] == [] and search["failed_regions"] == []
     assert search["bytes"] > 50_000_000, search
     # Fails with the app locked in place (no relaunch), or its node not ended with it.

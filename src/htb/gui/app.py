@@ -36,9 +36,14 @@ def relaunch(failure: Failure | None = None) -> NoReturn:
     """
     sys.stdout.flush()
     sys.stderr.flush()
-    argv = [sys.executable, *sys.orig_argv[1:]]
     mark = "locked" if failure is None else f"{failure.code} {failure.line}"
-    os.execve(sys.executable, argv, {**os.environ, LOCKED_ENV: mark})  # noqa: S606 - ourselves
+    env = {**os.environ, LOCKED_ENV: mark}
+    script = sys.orig_argv[1] if len(sys.orig_argv) > 1 else ""
+    if os.path.isfile(script) and os.access(script, os.X_OK):
+        # The `htb-gui` command itself (its #! names this Python): the process keeps
+        # its name in the process list.
+        os.execve(script, sys.orig_argv[1:], env)  # noqa: S606 - ourselves
+    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)  # noqa: S606
 
 
 def relaunched(mark: str) -> tuple[bool, Failure | None]:
