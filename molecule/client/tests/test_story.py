@@ -25,8 +25,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import announced  # tests/announced.py (tests/ is on the verifier's PYTHONPATH)
 import pytest
 import testinfra
+import yaml
 from testinfra.utils.ansible_runner import AnsibleRunner
 
 from htb import gridmanager
@@ -122,14 +124,37 @@ def grep(roots: str, patterns: Iterable[str], container: str | None = None) -> l
     return proc.stdout.decode(errors="replace").splitlines()
 
 
+def read_secret(host, path: str) -> str:
+    """A file holding a secret; its absence fails, naming the file and never its content."""
+    cmd = host.run(f"cat {path}")
+    assert cmd.rc == 0, f"{host.backend.hostname}: {path}: {cmd.stderr.strip()}"
+    return cmd.stdout
+
+
 def server_swissnums() -> set[str]:
-    """Swissnums of every FURL the operator's machines hold (introducer, storage)."""
+    """Swissnums of every FURL the operator's machines hold: each introducer's and
+    storage node's own FURL (a node without one fails here, loudly), and every other
+    FURL file of theirs (each node's log port)."""
     found: set[str] = set()
+    own = [(n, "introducer") for n in INVENTORY.get_hosts("introducers")]
+    own += [(n, "storage") for n in INVENTORY.get_hosts("storage")]
+    for name, node in own:
+        furl = read_secret(
+            testinfra.get_host(f"podman://{name}"), f"/var/lib/tahoe/{node}/private/{node}.furl"
+        )
+        swissnums = FURL_SWISSNUM.findall(furl)
+        # Tahoe's are random, 32 characters (a fixed name, as old introducers had, is
+        # no secret). A bare bool: pytest would show the values of a compound assert.
+        one_random = len(swissnums) == 1 and len(swissnums[0]) >= 20
+        assert one_random, f"{name}: {node}.furl has no swissnum"
+        found.update(swissnums)
+    assert len(found) == len(own), "two nodes with the same swissnum"
     for name in SERVERS:
         host = testinfra.get_host(f"podman://{name}")
-        text = host.check_output("cat /var/lib/tahoe/*/private/*.furl 2>/dev/null || true")
-        # A random swissnum is 32 characters; a fixed name (old introducers) is no secret.
-        found.update(s for s in FURL_SWISSNUM.findall(text) if len(s) >= 20)
+        paths = host.check_output("find /var/lib/tahoe/*/private -name '*.furl'").split()
+        assert paths, f"{name} holds no FURL"
+        for path in paths:
+            found.update(s for s in FURL_SWISSNUM.findall(read_secret(host, path)) if len(s) >= 20)
     return found
 
 
@@ -170,12 +195,16 @@ def test_the_operator_seals_invitations_that_hold_no_capability() -> None:
         assert invitation.data["kind"] == "invitation"
         assert invitation.data["aliases"] == {}
         assert "convergence" not in invitation.data
-        assert b"URI:" not in canonical_json(invitation.data)
+        no_cap = b"URI:" not in canonical_json(invitation.data)  # not shown: it has FURLs
+        assert no_cap
         assert [b["alias"] for b in invitation.data["backups"]] == ["documents"]
         # Both introducers: either one lets a new laptop join.
         assert len(invitation.introducers) == len(INVENTORY.get_hosts("introducers")) == 2
-        for furl in invitation.introducers.values():
-            assert re.search(r"@tor:[a-z2-7]{56}\.onion:\d+/", furl) and "tcp:" not in furl
+        for petname, furl in invitation.introducers.items():
+            onion_only = (
+                bool(re.search(r"@tor:[a-z2-7]{56}\.onion:\d+/", furl)) and "tcp:" not in furl
+            )
+            assert onion_only, petname
         # The operator's Grid Manager: her node will upload only to servers it certified.
         assert invitation.grid_managers == {"operator": grid_manager_public_key()}
 
@@ -213,10 +242,47 @@ def test_first_use_sealed_her_own_manifest_over_the_invitation(tmp_path: Path) -
 
 # --- two introducers: an introducer seized loses no one ----------------------------
 def test_storage_nodes_join_through_every_introducer() -> None:
+    """Each storage node is configured with every introducer's own FURL, and each
+    introducer relayed every storage node's announcement, with the FURL that node
+    holds, to the operator's client node: a cache file per introducer, each entry
+    kept by Tahoe only with a valid signature by the server's own key, so the node
+    published it through that introducer. (The caches were written while both
+    introducers ran; the side effect leaves the first one down.)
+
+    Mutation: a storage node given one introducer only - it is missing from the
+    other's cache (tests/unit/test_announced.py; done on the grid scenario's
+    test_every_storage_node_is_announced_through_every_introducer); or an
+    introducers.yaml with a FURL that is not an introducer's own."""
+    introducers = {}  # petname -> the FURL the introducer holds itself
+    for name in INVENTORY.get_hosts("introducers"):
+        host = testinfra.get_host(f"podman://{name}")
+        onion = host.file("/var/lib/tor/onion/tahoe-introducer/hostname").content_string
+        furl = read_secret(host, "/var/lib/tahoe/introducer/private/introducer.furl")
+        introducers[f"introducer-{onion.strip()[:8]}"] = furl.strip()
+    assert len(introducers) == 2, sorted(introducers)
+    storage_furls = {}  # server id -> the FURL the storage node holds itself
     for host in STORAGE:
-        # A count: the FURLs are not read out of the node.
-        count = host.check_output("grep -c pb:// /var/lib/tahoe/storage/private/introducers.yaml")
-        assert int(count) == 2, host
+        config = yaml.safe_load(
+            read_secret(host, "/var/lib/tahoe/storage/private/introducers.yaml")
+        )
+        joins = {petname: entry["furl"] for petname, entry in config["introducers"].items()}
+        # Names only: a FURL is never shown.
+        assert sorted(joins) == sorted(introducers), host.backend.hostname
+        assert [p for p in joins if joins[p] != introducers[p]] == [], host.backend.hostname
+        key = host.check_output("cat /var/lib/tahoe/storage/node.pubkey").strip()
+        storage_furls["v0-" + key.removeprefix("pub-v0-")] = read_secret(
+            host, "/var/lib/tahoe/storage/private/storage.furl"
+        ).strip()
+    operator = testinfra.get_host(f"podman://{INVENTORY.get_hosts('grid_clients')[0]}")
+    caches = {
+        petname: announced.cached(
+            read_secret(operator, f"/var/lib/tahoe/client/private/introducer_{petname}_cache.yaml")
+        )
+        for petname in introducers
+    }
+    # Into a name first: pytest would show a failing call's arguments (the FURLs).
+    gaps = announced.not_announced(caches, storage_furls)
+    assert gaps == []
 
 
 def test_a_new_laptop_joins_and_restores_with_one_introducer_down() -> None:
@@ -403,13 +469,19 @@ def test_ansible_output_at_vvv_shows_no_swissnum_cap_or_passphrase(tmp_path: Pat
     for role in ("introducer", "storage", "grid_client", "activist_manifests", "client_tails"):
         assert f"TASK [{role} : " in log, role
     assert re.search(r"<[\w.-]+> (ESTABLISH|EXEC|RUN|PUT) ", log), "not -vvv"
+    # Every introducer's and storage node's own FURL (server_swissnums fails on a node
+    # without one), and each node's log port. Counted apart from the session's: those
+    # filled the old count when the read (`cat ... || true`) found nothing. Mutation:
+    # a FURL path that does not exist fails, naming the node and file (done on the
+    # client scenario's nodes).
+    servers = server_swissnums()
+    assert len(servers) >= len(INVENTORY.get_hosts("introducers")) + len(STORAGE)
     secrets = {
         "caps": session_secrets("caps") + session_secrets("rootcaps"),
-        "swissnums": sorted(server_swissnums() | set(session_secrets("swissnums"))),
+        "swissnums": sorted(servers | set(session_secrets("swissnums"))),
         "passphrases": session_secrets("passphrases"),
         "node identities": identity_secrets(),
     }
-    assert len(secrets["swissnums"]) >= 1 + len(STORAGE)
     hits = {kind: grep(str(ANSIBLE_LOG), values) for kind, values in secrets.items()}
     assert hits == {kind: [] for kind in secrets}
 

@@ -146,17 +146,22 @@ def test_a_rogue_storage_node_with_the_real_furl_gets_no_share(grid_ready) -> No
 
 
 def test_every_furl_is_onion_only() -> None:
+    # Each check a bare bool with a name: pytest would show a failing expression's
+    # values, FURLs.
     for host in INTRODUCERS:
         furl = host.file("/var/lib/tahoe/introducer/private/introducer.furl").content_string
-        assert ONION_FURL.match(furl.strip()), furl
+        onion_only = bool(ONION_FURL.match(furl.strip()))
+        assert onion_only, host.backend.hostname
     for host in STORAGE:
         furl = host.file("/var/lib/tahoe/storage/private/storage.furl").content_string
-        assert ONION_FURL.match(furl.strip()), furl
+        onion_only = bool(ONION_FURL.match(furl.strip()))
+        assert onion_only, host.backend.hostname
     for name in ("introducers.yaml", "servers.yaml"):
         config = CLIENT.file(f"/var/lib/tahoe/client/private/{name}")
         if config.exists:
-            assert "tcp:" not in config.content_string
-            assert "@tor:" in config.content_string
+            text = config.content_string
+            onion_only = "tcp:" not in text and "@tor:" in text
+            assert onion_only, name
 
 
 def held_announcements(host, node: str) -> dict[str, dict[str, Any]]:
@@ -244,12 +249,15 @@ def test_no_tcp_hint_is_announced(caches_ready) -> None:
     tub, rest = announced.furl(planted).split("@", 1)
     hints, swissnum = rest.split("/", 1)
     planted["anonymous-storage-FURL"] = f"{tub}@{hints},tcp:{address}:3457/{swissnum}"
-    assert announced.non_onion_locations(planted) == [f"tcp:{address}:3457"]
+    # (Results into names first: pytest would show a failing call's argument, a FURL.)
+    control = announced.non_onion_locations(planted)
+    assert control == [f"tcp:{address}:3457"]
     nurls = planted.get("anonymous-storage-NURLs")
     if nurls:
         nurl = next(iter(nurls)).replace("pb+tor://", "pb://")
         planted["anonymous-storage-NURLs"] = [re.sub(r"@[^/]+/", f"@{address}:3457/", nurl)]
-        assert f"tcp:{address}:3457" in announced.non_onion_locations(planted)
+        control = announced.non_onion_locations(planted)
+        assert f"tcp:{address}:3457" in control
     # What the client is connected to says the same.
     welcome = CLIENT.check_output("curl -sS http://127.0.0.1:3456/?t=json")
     assert "tcp:" not in welcome
@@ -279,7 +287,9 @@ def test_every_storage_node_is_announced_through_every_introducer(caches_ready) 
         held = held_announcements(host, node)
         caches = {name: anns for name, anns in held.items() if name.endswith("_cache.yaml")}
         assert len(caches) == len(INTRODUCERS), (host.backend.hostname, sorted(held))
-        assert announced.not_announced(caches, furls) == [], host.backend.hostname
+        # Into a name first: pytest would show a failing call's arguments (the FURLs).
+        gaps = announced.not_announced(caches, furls)
+        assert gaps == [], host.backend.hostname
 
 
 def test_nothing_listens_beyond_loopback() -> None:
@@ -331,7 +341,8 @@ def test_nicknames_and_petnames_derive_from_onions(caches_ready) -> None:
         if not INTRODUCERS:
             assert not config.exists
             continue
-        assert sorted(yaml.safe_load(config.content_string)["introducers"]) == petnames
+        named = sorted(yaml.safe_load(config.content_string)["introducers"])  # not the FURLs
+        assert named == petnames
         for petname in petnames:
             assert host.file(
                 f"/var/lib/tahoe/{node}/private/introducer_{petname}_cache.yaml"
@@ -389,7 +400,8 @@ def test_no_announcement_furl_or_grid_file_names_a_machine(caches_ready) -> None
         ).split()
         searched += [f"{node}:{path.rsplit('/', 1)[1]}" for path in files]
         for path in files:
-            assert identifying(host.file(path).content_string) == [], (host, path)
+            hits = identifying(host.file(path).content_string)  # not the content (FURLs)
+            assert hits == [], (host, path)
         tree = host.check_output(f"find /var/lib/tahoe/{node} /var/lib/tor/onion")
         assert identifying(tree) == [], (host, tree)
         assert identifying(nickname(host, node)) == [], host
