@@ -195,6 +195,7 @@ def test_the_operator_seals_invitations_that_hold_no_capability() -> None:
         assert invitation.data["kind"] == "invitation"
         assert invitation.data["aliases"] == {}
         assert "convergence" not in invitation.data
+        # Mutation: an alias's rootcap left in the invitation fails here (and above).
         no_cap = b"URI:" not in canonical_json(invitation.data)  # not shown: it has FURLs
         assert no_cap
         assert [b["alias"] for b in invitation.data["backups"]] == ["documents"]

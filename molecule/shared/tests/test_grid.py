@@ -146,6 +146,8 @@ def test_a_rogue_storage_node_with_the_real_furl_gets_no_share(grid_ready) -> No
 
 
 def test_every_furl_is_onion_only() -> None:
+    # Mutation: a tcp hint in a storage node's tub.location (reveal-IP-address on):
+    # Tahoe rewrites storage.furl with it at start, and this fails.
     # Each check a bare bool with a name: pytest would show a failing expression's
     # values, FURLs.
     for host in INTRODUCERS:
@@ -390,7 +392,10 @@ def identifying(text: str) -> list[str]:
 def test_no_announcement_furl_or_grid_file_names_a_machine(caches_ready) -> None:
     """Every FURL, introducers.yaml, servers.yaml and cached announcement, on every node,
     and what the client learned from the grid: no host name, container name,
-    ansible_host or address of the test bed, in content or file name."""
+    ansible_host or address of the test bed, in content or file name.
+
+    Mutation: a storage node's nickname set to its container's name: it is in
+    tahoe.cfg and in every announcement of it, and this fails."""
     searched: list[str] = []
     for host, node in GRID_NODES:
         private = f"/var/lib/tahoe/{node}/private"
