@@ -186,28 +186,37 @@ def _alias_cap(node_dir: Path, alias: str) -> str:
     )
 
 
-def _set_latest(web: _Web, node_dir: Path, alias: str, path: str, link: list[Any]) -> None:
-    entry_dir = f"{_alias_cap(node_dir, alias)}/{path}"
-    url = "uri/" + urllib.parse.quote(entry_dir, safe="/:") + "?t=set_children"
-    web.call("POST", url, json.dumps({"Latest": link}).encode())
+def _set_link(web: _Web, node_dir: Path, alias: str, folder: str, name: str, link: Any) -> None:
+    """Link ``link`` as ``name`` in ``alias``:``folder`` (``link`` None: unlink it)."""
+    folder_url = "uri/" + urllib.parse.quote(f"{_alias_cap(node_dir, alias)}/{folder}", safe="/:")
+    if link is None:
+        web.call("POST", f"{folder_url}?t=delete&name={urllib.parse.quote(name, safe='')}")
+    else:
+        web.call("POST", f"{folder_url}?t=set_children", json.dumps({name: link}).encode())
 
 
-def plant_tahoe(node_dir: Path, alias: str, path: str, shape: Shape) -> None:
-    """Link ``shape`` as Latest of ``alias``:``path``, through the node in ``node_dir``."""
+def plant_tahoe(
+    node_dir: Path, alias: str, path: str, shape: Shape, archive: str | None = None
+) -> None:
+    """Link ``shape`` as Latest of ``alias``:``path`` (or as the snapshot ``archive`` under
+    its Archives, which the app lists), through the node in ``node_dir``."""
     web = _Web(node_dir)
     top = web.mkdir(_children(web, shape, shape.tree, ""), mutable=shape.mutable)
     metadata = {"st_mode": shape.top_mode} if shape.top_mode is not None else {}
     key = "rw_uri" if shape.mutable else "ro_uri"
-    _set_latest(web, node_dir, alias, path, ["dirnode", {key: top, "metadata": metadata}])
+    folder, name = (path, "Latest") if archive is None else (f"{path}/Archives", archive)
+    _set_link(web, node_dir, alias, folder, name, ["dirnode", {key: top, "metadata": metadata}])
 
 
-def relink_newest(node_dir: Path, alias: str, path: str) -> None:
-    """Link the newest snapshot of ``Archives`` as Latest again (undo a plant)."""
+def relink_newest(node_dir: Path, alias: str, path: str, archive: str | None = None) -> None:
+    """Undo a plant: the snapshot ``archive`` unlinked, the newest one left linked as Latest."""
     web = _Web(node_dir)
+    if archive is not None:
+        _set_link(web, node_dir, alias, f"{path}/Archives", archive, None)
     archives = f"{_alias_cap(node_dir, alias)}/{path}/Archives"
     url = "uri/" + urllib.parse.quote(archives, safe="/:") + "?t=json"
     children = json.loads(web.call("GET", url))[1]["children"]
-    _set_latest(web, node_dir, alias, path, children[max(children)])
+    _set_link(web, node_dir, alias, path, "Latest", children[max(children)])
 
 
 def main(argv: list[str]) -> int:
@@ -220,6 +229,8 @@ def main(argv: list[str]) -> int:
         sp.add_argument("node_dir", type=Path)
         sp.add_argument("alias")
         sp.add_argument("path")
+        # A snapshot of that name under Archives instead of Latest (the app lists those).
+        sp.add_argument("--archive")
         if verb == "plant":
             sp.add_argument("shape", choices=sorted(REFUSED))
             sp.add_argument("--home", type=Path, required=True)
@@ -227,9 +238,10 @@ def main(argv: list[str]) -> int:
     if args.verb == "names":
         print("\n".join(sorted(REFUSED)))
     elif args.verb == "plant":
-        plant_tahoe(args.node_dir, args.alias, args.path, at_home(REFUSED[args.shape], args.home))
+        shape = at_home(REFUSED[args.shape], args.home)
+        plant_tahoe(args.node_dir, args.alias, args.path, shape, args.archive)
     else:
-        relink_newest(args.node_dir, args.alias, args.path)
+        relink_newest(args.node_dir, args.alias, args.path, args.archive)
     return 0
 
 

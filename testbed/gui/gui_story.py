@@ -31,10 +31,12 @@ holds nothing. The results go to session-end.json beside the timings.
 from __future__ import annotations
 
 import configparser
+import hashlib
 import json
 import os
 import re
 import shlex
+import stat
 import subprocess
 import sys
 import time
@@ -263,16 +265,7 @@ class Story:
 
     def unlocked_control(self) -> None:
         """While unlocked: the node's secrets captured, and the same search finding them."""
-        assert self.proc is not None  # noqa: S101 - launched
-        app = str(self.proc.pid)
-        nodes = {  # the app's own: its children
-            pid: node
-            for pid, node in self.tahoe_nodes().items()
-            if re.search(r"^PPid:\s+(\d+)", Path(f"/proc/{pid}/status").read_text(), re.M)[1] == app
-        }
-        if len(nodes) != 1:
-            raise SystemExit(f"gui-story: expected the app's one tahoe node, saw {nodes}")
-        self.node_dir = next(iter(nodes.values()))
+        self.node_dir = self.app_node_dir()
         targets = Path(self.conf["session_end"]) / self.phase
         self.memsearch("capture", self.node_dir, str(targets))
         self.end["unlocked"] = self.summary(self.search("unlocked"))
@@ -315,6 +308,80 @@ class Story:
         armored = str(self.find("Armored copy", within=copy).text or "")
         wait_until("the copy on the clipboard", lambda: self.clipboard() == armored, 30)
         return armored
+
+    # --- a hostile snapshot (issue 21) -----------------------------------------
+    def app_node_dir(self) -> str:
+        """The node directory of the app's own `tahoe run` (a child of the app)."""
+        assert self.proc is not None  # noqa: S101 - launched
+        app = str(self.proc.pid)
+        nodes = [
+            node
+            for pid, node in self.tahoe_nodes().items()
+            if re.search(r"^PPid:\s+(\d+)", Path(f"/proc/{pid}/status").read_text(), re.M)[1] == app
+        ]
+        if len(nodes) != 1:
+            raise SystemExit(f"gui-story: expected the app's one tahoe node, saw {nodes}")
+        return nodes[0]
+
+    @staticmethod
+    def tree_digests() -> dict[str, str]:
+        """Every path of Persistent Storage and the home: its mode and content digest."""
+        out: dict[str, str] = {}
+        for top in ("/live/persistence/TailsData_unlocked", str(Path.home())):
+            for dirpath, dirnames, filenames in os.walk(top):
+                for name in [*dirnames, *filenames]:
+                    path = os.path.join(dirpath, name)
+                    info = os.lstat(path)
+                    digest = ""
+                    if stat.S_ISLNK(info.st_mode):
+                        digest = os.readlink(path)
+                    elif stat.S_ISREG(info.st_mode):
+                        try:
+                            digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+                        except OSError as exc:
+                            digest = f"unreadable: {exc.errno}"
+                    out[path] = f"{info.st_mode:o} {digest}"
+        return out
+
+    def hostile_restores(self, main: Node) -> None:
+        """Someone with his write cap links hostile trees as snapshots (the client scenario's
+        tests/hostile_snapshot.py, through the app's own node); Restore… refuses each in
+        its error dialog, and nothing of his home or Persistent Storage changes."""
+        conf = self.conf["hostile"]
+        node = self.app_node_dir()
+        # The app restores a snapshot it lists (newest first): the hostile tree is linked
+        # as the newest one under Archives.
+        where = [node, conf["alias"], conf["path"], "--archive", conf["archive"]]
+        before = self.tree_digests()
+        refusals = []
+        planter = [sys.executable, conf["planter"]]
+        for shape in conf["shapes"]:
+            home = str(Path.home())
+            subprocess.run([*planter, "plant", *where, shape, "--home", home], check=True)
+            self.click("Restore…", main)
+            dialog = self.until("the restore dialog", lambda: self.window("Restore"), 60)
+            button = self.find("Restore", "button", dialog)
+            self.until("a snapshot to choose", lambda b=button: b.sensitive, 300)
+            self.type_into("Restore to folder", conf["restore_to"], dialog)
+            self.click("Restore", dialog)
+            alert = wait_until("the refusal", self.alert, 600)
+            refusals.append({"shape": shape, "alert": self.alert_text(alert)})
+            if len(refusals) == 1:
+                self.shot("10-hostile-snapshot-refused", "alert")
+            alert.child(roleName="button").doActionNamed("click")
+            wait_until("the refusal to close", lambda: self.alert() is None, 30)
+            self.click("Close", dialog)
+        subprocess.run([*planter, "relink", *where], check=True)
+        after = self.tree_digests()
+        changed = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+        record = {
+            "refusals": refusals,
+            "paths": len(before),
+            "changed": changed[:20],
+            "target_exists": Path(conf["restore_to"]).exists(),
+        }
+        out = Path(self.conf["timings"]).parent / "hostile.json"
+        out.write_text(json.dumps(record, indent=1))
 
     # --- the phases -----------------------------------------------------------
     def first(self) -> None:
@@ -404,6 +471,8 @@ class Story:
         self.shot("08-restored", "Restore")
         self.click("Close", dialog)
         self.shot("09-main", "Backups (htb)")
+        if "hostile" in self.conf:
+            self.hostile_restores(main)
         if "session_end" not in self.conf:
             self.close()
             return

@@ -40,6 +40,7 @@ SCREENS = (
     "07-restore",
     "08-restored",
     "09-main",
+    "10-hostile-snapshot-refused",
 )
 
 
@@ -160,6 +161,25 @@ def test_the_app_restores_what_bob_backed_up_byte_for_byte() -> None:
 
 def test_htb_restore_of_the_same_backup_agrees() -> None:
     assert sha256_listing("restored-by-htb.sha256") == sha256_listing("pictures.sha256")
+
+
+def test_the_apps_restore_refuses_a_hostile_snapshot_and_changes_nothing() -> None:
+    """Issue 21, through the app: someone with his write cap linked hostile trees as
+    Latest (a name climbing into ~/.config/autostart, an escape sequence, a mutable
+    folder); Restore… showed the refusal with exit 11 for each, the folder chosen was
+    never made, and every path, mode and file digest of his home and Persistent
+    Storage is as it was. With htb.restore's checks gone, the climb writes
+    ~/.config/autostart/htb-evil.desktop and `changed` names it."""
+    record = json.loads((RECORDS / "hostile.json").read_text())
+    shapes = [r["shape"] for r in record["refusals"]]
+    assert shapes == ["climb-to-autostart", "escape-sequence", "mutable-latest"], record
+    for refusal in record["refusals"]:
+        assert "restore refused: the snapshot" in refusal["alert"], refusal
+        assert "exit 11" in refusal["alert"], refusal
+        assert all(c.isprintable() for c in refusal["alert"]), refusal
+    assert record["paths"] > 100, record  # his home and Persistent Storage were read
+    assert record["changed"] == [], record
+    assert record["target_exists"] is False
 
 
 def test_a_wrong_passphrase_is_a_dialog_with_the_clis_line() -> None:

@@ -166,7 +166,7 @@ class RestoreDialog:
             self.restore_button.set_sensitive(bool(event.names))
         elif isinstance(event, RestoreProgress):
             self.progress.pulse()
-            self.progress.set_text(_("{n} items copied").format(n=event.items))
+            self.progress.set_text(_("{n} files restored").format(n=event.items))
         elif isinstance(event, RestoreFinished):
             self.progress.set_fraction(1.0)
             self.result.set_text(
