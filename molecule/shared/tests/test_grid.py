@@ -61,8 +61,14 @@ def tahoe(*args: str, check: bool = True):
 
 
 # What tahoe says when servers it sees as connected cannot take or serve shares yet
-# (circuits to each onion still being built, on a loaded machine): transient.
-TRANSIENT = ("UploadUnhappinessError", "NotEnoughServersError", "NoSharesError")
+# (circuits to each onion still being built, on a loaded machine), or while it
+# reconnects to servers that restarted ("zero servers"): transient.
+TRANSIENT = (
+    "UploadUnhappinessError",
+    "NotEnoughServersError",
+    "NoSharesError",
+    "NoServersError",
+)
 
 
 def tahoe_retrying(*args: str, servers: int, attempts: int = 4):
@@ -710,6 +716,7 @@ def test_restart_keeps_onions_and_furls(caches_ready) -> None:
         cfg = CLIENT.file("/var/lib/tahoe/client/tahoe.cfg").content_string
         assert re.search(r"^shares.happy = (\d+)", cfg, re.M).group(1) == str(len(STORAGE))
         CLIENT.run("head -c 4k /dev/urandom > /tmp/restarted && chmod 644 /tmp/restarted")
+        wait_for_servers(len(STORAGE))
         cap = tahoe_retrying("put", "/tmp/restarted", servers=len(STORAGE)).stdout.strip()
         si = json.loads(tahoe("check", "--raw", cap).stdout)["storage-index"]
         held = {h.backend.hostname: share_files(h, si) for h in STORAGE}
