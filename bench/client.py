@@ -34,7 +34,7 @@ DOCS = f"{HOME}/Persistent/Documents"
 HTB = f"{HOME}/.local/bin/htb"
 MANIFEST = f"{HOME}/Persistent/.htb/manifest.htbm"
 # Alice's own passphrase (the demo leaves it there).
-PW = "--passphrase-file /run/htb-passphrase --timeout 600"
+PW = "--passphrase-file /run/htb-demo/mine --timeout 600"
 # The node lives in RAM wherever htb put it: the directory of the running `tahoe run`.
 NODE = "$(ps -u amnesia -o args= | awk '/[t]ahoe run/ {print $NF; exit}')"
 TAHOE = f"{HOME}/Persistent/.htb/venv/bin/tahoe -d {NODE}"
