@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -29,16 +30,39 @@ def htb(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-def _cmdlines() -> str:
+def _processes() -> list[tuple[bytes, bytes]]:
+    """(arguments, environment) of every process this user can read, NUL-joined."""
     out = []
     for proc in Path("/proc").iterdir():
         try:
-            out.append(
-                (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            )
+            out.append(((proc / "cmdline").read_bytes(), (proc / "environ").read_bytes()))
         except OSError:
             continue
-    return "\n".join(out)
+    return out
+
+
+def _backup_sampled(*args: str) -> tuple[int, str, list[tuple[bytes, bytes]]]:
+    """Run `htb backup ARGS`, reading every process's arguments and environment while
+    it runs (not after: a secret in `tahoe backup`'s arguments is gone once it exits).
+    Returns htb's exit code, its stderr and `tahoe ... backup` each time it was seen."""
+    env = {**os.environ, "HTB_PASSPHRASE": PW}
+    proc = subprocess.Popen(
+        [*HTB, "backup", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    seen: list[tuple[bytes, bytes]] = []
+    while proc.poll() is None:
+        for cmdline, environ in _processes():
+            argv = cmdline.split(b"\0")
+            if b"backup" in argv and any(a.endswith(b"tahoe") for a in argv[:3]):
+                seen.append((cmdline, environ))
+            # No process at all (htb itself included) shows the passphrase as an argument.
+            assert PW.encode() not in cmdline
+        time.sleep(0.02)
+    _, stderr = proc.communicate(timeout=60)
+    return proc.returncode, stderr.decode(errors="replace"), seen
 
 
 def test_backup_lose_everything_restore_byte_identical(
@@ -68,14 +92,20 @@ def test_backup_lose_everything_restore_byte_identical(
     rootcap = open_sealed(sealed.read_bytes(), PW).manifest.aliases["e2e"]
     m = ["-m", str(sealed), *node_args]
     try:
-        backup = htb("backup", *m, "--verbose")
-        assert "backing up" in backup.stderr
+        # Neither the passphrase nor a capability is in the arguments or environment
+        # of `tahoe backup`, read while it runs. Control: it was seen running (the
+        # sampling is real). Mutation: the rootcap passed as `tahoe backup`'s target
+        # instead of its alias, or HTB_PASSPHRASE left in the child's environment,
+        # fails here.
+        rc, stderr, seen = _backup_sampled(*m, "--verbose")
+        assert rc == 0, stderr
+        assert "backing up" in stderr
+        assert seen, "`tahoe backup` was never seen running"
+        for cmdline, environ in seen:
+            assert rootcap.encode() not in cmdline + environ
+            assert PW.encode() not in cmdline + environ
         status = htb("status", *node_args)
         assert "connected: 3 of 3" in status.stdout
-        # Neither the passphrase nor a capability is in any process's arguments.
-        cmdlines = _cmdlines()
-        assert rootcap not in cmdlines
-        assert PW not in cmdlines
         assert (node / "private" / "aliases").stat().st_mode & 0o777 == 0o600
     finally:
         htb("stop", *node_args)
