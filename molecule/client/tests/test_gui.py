@@ -24,8 +24,8 @@ INVENTORY = AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
 ALICE = testinfra.get_host(f"podman://{INVENTORY.get_hosts('tails_clients')[0]}")
 BOB = testinfra.get_host(f"podman://{INVENTORY.get_hosts('tails_by_hand')[0]}")
 LAPTOPS = [ALICE, BOB]
-INTRODUCER = testinfra.get_host(f"podman://{INVENTORY.get_hosts('introducers')[1]}")
 STORAGE = testinfra.get_host(f"podman://{INVENTORY.get_hosts('storage')[1]}")
+TORNET = testinfra.get_host(f"podman://{INVENTORY.get_hosts('tor_testnet')[0]}")
 EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
 RECORDS = EPHEMERAL / "gui"
 HOME = "/home/amnesia"
@@ -53,25 +53,47 @@ def address(host: testinfra.host.Host) -> str:
 
 
 # --- Tails' network policy, on both laptops -----------------------------------------
+def answering() -> tuple[str, int]:
+    """A port that answers from every machine where no firewall stands in the way:
+    the private Tor network's container (no host firewall) listens for the relays on
+    its own address. It is what the laptops' tor itself connects to."""
+    address = TORNET.check_output("hostname -I").split()[0]
+    ports = [
+        line.split()[3].rsplit(":", 1)[1]
+        for line in TORNET.check_output("ss -Hltn").splitlines()
+        if line.split()[3].startswith(f"{address}:")
+    ]
+    assert ports, "nothing listens on the Tor network's container"
+    return address, int(ports[0])
+
+
 @pytest.mark.parametrize("laptop", LAPTOPS, ids=["alice", "bob"])
 def test_the_user_reaches_tor_socks_and_nothing_beyond_the_machine(laptop) -> None:
     assert laptop.run("sudo -u amnesia nc -z -w 5 127.0.0.1 9050").rc == 0
-    # An introducer's own address, and a storage node's, directly: refused at once
-    # (nc's -w bounds a drop too, so a pass is never a hang).
-    for target in (address(INTRODUCER), address(STORAGE)):
-        for user in ("amnesia", "root"):
-            cmd = laptop.run(f"sudo -u {user} nc -z -w 5 {target} 22")
-            assert cmd.rc != 0, (user, target)
+    # A target that answers: from a storage node (outbound untouched there) it does.
+    # From the laptop, as the user and as root, it does not (nc's -w bounds a drop
+    # too, so a pass is never a hang). Mutation: `nft flush ruleset` on the laptop
+    # makes the user's connection answer, and this fails.
+    target, port = answering()
+    assert STORAGE.run(f"nc -z -w 5 {target} {port}").rc == 0, "control: no answer"
+    for user in ("amnesia", "root"):
+        cmd = laptop.run(f"sudo -u {user} nc -z -w 5 {target} {port}")
+        assert cmd.rc != 0, (user, target, port)
     # tor's TransPort and DNSPort are refused to the user, as on Tails.
     assert laptop.run("sudo -u amnesia nc -z -w 5 127.0.0.1 9052").rc != 0
 
 
 def test_nothing_on_a_laptop_is_reachable_from_another_machine() -> None:
     # Alice's node runs: Tahoe's log Tub listens on 0.0.0.0 (see test_story.py);
-    # Tails' firewall drops the connection before it gets there.
+    # Tails' firewall drops the connection before it gets there. Controls: it
+    # listens (from the laptop itself), and the storage node reaches a machine
+    # without a firewall. Mutation: `nft flush ruleset` on Alice's laptop -> the
+    # storage node's connection answers, and this fails.
     local = [line.split()[3] for line in ALICE.check_output("ss -Hltn").splitlines()]
     ports = {a.rsplit(":", 1)[1] for a in local if not a.startswith(("127.0.0.1:", "[::1]:"))}
     assert ports, "the log Tub listens beyond loopback: nothing would be tested"
+    target, control = answering()
+    assert STORAGE.run(f"nc -z -w 5 {target} {control}").rc == 0, "control: no answer"
     for port in ports:
         assert ALICE.run(f"nc -z -w 3 127.0.0.1 {port}").rc == 0, port  # it listens
         assert STORAGE.run(f"nc -z -w 5 {address(ALICE)} {port}").rc != 0, port
@@ -194,7 +216,7 @@ def test_the_app_asked_before_replacing_the_reinstalled_invitation() -> None:
     assert f"{HTB_DIR}/manifest.htbm" in text, text
 
 
-def test_the_app_sealed_bobs_own_manifest_over_the_friends_copy() -> None:
+def test_after_replace_the_installed_manifest_is_the_friends_copy_byte_for_byte() -> None:
     # After "Replace", the installed manifest is the friend's copy, byte for byte.
     installed = BOB.file(f"{HTB_DIR}/manifest.htbm").content
     assert installed == BOB.file("/media/amnesia/USB/bob-for-a-friend.htbm.asc").content
@@ -207,9 +229,17 @@ def test_screenshots_of_each_screen() -> None:
         assert len(data) > 2000, name  # not an empty frame
 
 
-def test_bobs_passphrases_are_nowhere_on_the_laptop_or_the_stick() -> None:
-    assert (RECORDS / "passphrase-hits").read_text() == ""
-    assert int((RECORDS / "searched-files").read_text()) > 1000
+@pytest.mark.parametrize("when", ["before-wipe", "after-restore"])
+def test_bobs_passphrases_are_nowhere_on_the_laptop_or_the_stick(when: str) -> None:
+    # Persistent Storage, his home and the stick, before the wipe (which would erase
+    # a leak) and after the restore. Mutation: his passphrase echoed into
+    # ~/Persistent/notes.txt fails the first.
+    assert (RECORDS / f"passphrase-hits-{when}").read_text() == ""
+    assert int((RECORDS / f"searched-files-{when}").read_text()) > 1000
+    # Control: the same search finds each in the file (in RAM) that holds it.
+    for secret in ("mine", "invitation"):
+        found = (RECORDS / f"control-{secret}-{when}").read_text().split()
+        assert f"/run/htb-gui-test/{secret}" in found, (secret, found)
 
 
 def test_the_figures_were_recorded() -> None:

@@ -40,6 +40,7 @@ from htb.manifest.schema import canonical_json
 INVENTORY = AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
 TAILS_NAME = INVENTORY.get_hosts("tails_clients")[0]
 TAILS = testinfra.get_host(f"podman://{TAILS_NAME}")
+BOB_NAME = INVENTORY.get_hosts("tails_by_hand")[0]
 STORAGE = [testinfra.get_host(f"podman://{name}") for name in INVENTORY.get_hosts("storage")]
 # The operator's machines: the introducer, the operator's client node, storage nodes.
 SERVERS = sorted(
@@ -156,6 +157,23 @@ def server_swissnums() -> set[str]:
         for path in paths:
             found.update(s for s in FURL_SWISSNUM.findall(read_secret(host, path)) if len(s) >= 20)
     return found
+
+
+def bob_secrets() -> list[str]:
+    """Bob's passphrases (his own, molecule.yml; his invitation's, the operator's file)
+    and every cap of his manifest, opened from the copy for a friend on his stick."""
+    mine = INVENTORY.get_variables(BOB_NAME)["gui_story_passphrase"]
+    bob = testinfra.get_host(f"podman://{BOB_NAME}")
+    copy = bob.file("/media/amnesia/USB/bob-for-a-friend.htbm.asc").content
+    path = EPHEMERAL / "bob-secrets-search.htbm.asc"
+    try:
+        path.write_bytes(copy)
+        manifest = read_sealed(path, mine).manifest
+    finally:
+        path.unlink(missing_ok=True)
+    assert manifest.aliases and manifest.convergence, "Bob's manifest holds no cap"
+    caps = [manifest.convergence, *manifest.aliases.values()]
+    return [mine, (MANIFESTS / "bob.passphrase").read_text().strip(), *caps]
 
 
 def identity_archive() -> dict[str, Any]:
@@ -477,14 +495,30 @@ def test_ansible_output_at_vvv_shows_no_swissnum_cap_or_passphrase(tmp_path: Pat
     # client scenario's nodes).
     servers = server_swissnums()
     assert len(servers) >= len(INVENTORY.get_hosts("introducers")) + len(STORAGE)
+    # Alice's (caps, swissnums, hers and her invitation's passphrases) and Bob's (his
+    # two passphrases and his manifest's caps: the GUI story ran in the same log),
+    # and the operator's: the Grid Manager's passphrase (it seals the identity archive
+    # the rebuild opened) and key, and every node's key.
+    operator = INVENTORY.get_variables(TAILS_NAME)["grid_manager_passphrase"]
+    grid_manager_key = gridmanager.open_key(
+        (EPHEMERAL / "grid-manager.key").read_bytes(), operator
+    ).removeprefix("priv-v0-")
     secrets = {
         "caps": session_secrets("caps") + session_secrets("rootcaps"),
         "swissnums": sorted(servers | set(session_secrets("swissnums"))),
         "passphrases": session_secrets("passphrases"),
         "node identities": identity_secrets(),
+        "bob's": bob_secrets(),
+        "the operator's": [operator, grid_manager_key],
     }
+    assert all(len(value) >= 20 for values in secrets.values() for value in values)
     hits = {kind: grep(str(ANSIBLE_LOG), values) for kind, values in secrets.items()}
     assert hits == {kind: [] for kind in secrets}
+    # Control: the same search finds a secret where it is (Bob's invitation passphrase
+    # in the operator's file). Mutation: `no_log` dropped from the task that writes
+    # Bob's passphrases (gui_story.yml) fails the search above.
+    control = str(MANIFESTS / "bob.passphrase")
+    assert grep(control, secrets["bob's"]) == [control], "control: the search finds nothing"
 
 
 # --- the first backup on a new laptop stores no file again -------------------------------
