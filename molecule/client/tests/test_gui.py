@@ -100,11 +100,16 @@ def test_nothing_on_a_laptop_is_reachable_from_another_machine() -> None:
 
 
 def test_the_firewall_is_there_after_a_reboot() -> None:
-    # Alice's laptop was rebooted in the story (side_effect.yml): the ruleset came back.
+    # Alice's laptop was rebooted in the story (side_effect.yml): the ruleset came back
+    # and refuses her user what answers from a machine without it. Mutation:
+    # nftables.service disabled before the reboot -> the connection answers, fails.
     rules = ALICE.check_output("nft list ruleset")
     tor = ALICE.user("debian-tor").uid
     assert "policy drop" in rules
     assert re.search(rf'meta skuid ("debian-tor"|{tor}) accept', rules), rules
+    target, port = answering()
+    assert STORAGE.run(f"nc -z -w 5 {target} {port}").rc == 0, "control: no answer"
+    assert ALICE.run(f"sudo -u amnesia nc -z -w 5 {target} {port}").rc != 0
 
 
 # --- the bundle, by hand, without root ------------------------------------------------
@@ -301,6 +306,8 @@ def test_no_node_of_bob_runs_its_directory_is_gone_the_clipboard_is_empty(
 ) -> None:
     record = session_end()[phase]
     # The driver waited (bounded) for no `tahoe run` of his and the node directory gone.
+    # Control: while unlocked, the same driver found both (the memory search's control).
+    # Mutation: Lock that keeps the node (no stop before the relaunch) -> never gone.
     assert 0 <= record[f"{when}_gone_after"] < 60, record
     assert not record[f"{when}_clipboard"], record  # None or "": nothing to paste
 

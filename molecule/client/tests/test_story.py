@@ -333,6 +333,8 @@ def test_excluded_files_stay_behind() -> None:
 
 
 def test_the_operators_passphrase_does_not_open_her_manifest(tmp_path: Path) -> None:
+    # Mutation: her first start resealing under the invitation's passphrase instead of
+    # the one she chose -> every copy opens, and this fails.
     copies = {
         "joined": TAILS.file(f"{MEMORY}/joined.htbm").content,
         "friend": FRIEND_COPY.read_bytes(),
@@ -457,6 +459,8 @@ def test_client_speaks_foolscap_over_socks_and_listens_nowhere() -> None:
 
 # --- (c) her manifests name no machine --------------------------------------------------
 def test_her_manifests_name_no_machine_of_the_test_bed(tmp_path: Path) -> None:
+    # Control: each container's name and address are known (counted below). Mutation:
+    # a tcp hint with an introducer's address in the invitation's FURL -> named, fails.
     identifiers: set[str] = set()
     for name in INVENTORY.get_hosts("all"):
         identifiers.add(name)  # the inventory hostname is the container's name
@@ -574,6 +578,8 @@ def test_destroyed_nodes_come_back_at_the_same_onions_with_the_same_furls_and_ke
     """Issue 10: the second introducer's and the first storage node's containers were
     destroyed (new containers, empty disks) and site.yml rebuilt them from the
     identity archive: the same onion address, FURL, node key and TLS certificate."""
+    # Mutation: the rebuild without the archive (identity_restore_hosts unset) -> new
+    # keys and onions: identity_after differs, and this fails.
     before = json.loads(remembered("rebuild-before.json"))
     after = json.loads(remembered("repair.json"))
     assert len(before["identity"]) == 2
@@ -594,6 +600,8 @@ def test_destroyed_nodes_come_back_at_the_same_onions_with_the_same_furls_and_ke
 def test_her_unchanged_manifest_restores_through_the_rebuilt_introducer() -> None:
     """With the first introducer down, her node (a fresh start, the same manifest)
     joined through the rebuilt one and restored everything, byte-identical."""
+    # Mutation: the introducer rebuilt with a new onion (no identity archive) -> her
+    # manifest's FURL leads nowhere, start fails, and so does this.
     after = json.loads(remembered("repair.json"))
     assert (after["start"]["rc"], after["restore"]["rc"]) == (0, 0), after
     root = f"/home/amnesia/after-rebuild{DOCS}"
@@ -606,6 +614,8 @@ def test_the_rebuilt_storage_node_is_repaired_to_n_shares() -> None:
     found data to repair (exit 9), `htb check --repair` repaired all of it (exit 0),
     and every storage index that node had held has all N shares again, counted on
     the nodes."""
+    # Mutation: `htb check` without --repair in the repair step -> the lost objects
+    # stay short of N, and this fails.
     lost = json.loads(remembered("rebuild-before.json"))["lost_indexes"]
     record = json.loads(remembered("repair.json"))
     assert len(lost) > 100, lost[:3]
@@ -663,6 +673,8 @@ def storage_down():
 
 
 def test_latest_restores_after_the_loss_of_n_minus_k_nodes(storage_down) -> None:
+    # Control: the next test, with K-1 left, fails the same restore. Mutation: N = K
+    # (grid_client_shares_total 2) -> a lost node loses shares, and this fails.
     storage_down(STORAGE[0])  # 2 of 3 left, K = 2
     htb(f"restore {PW_ARG} --to /tmp/htb-degraded --timeout 600")
     root = f"/tmp/htb-degraded{DOCS}"
