@@ -19,6 +19,7 @@ import hashlib
 import itertools
 import os
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ from conftest import GridHarness, make_tree, memory_harness, read_tree
 from hostile_snapshot import REFUSED, SANITISED, Shape, at_home, plant
 
 from htb import restore
-from htb.client import Client
+from htb.client import Child, Client
 from htb.errors import HostileSnapshotError, RestoreRefusedError
 from htb.manifest import BackupEntry
 from htb.testing.memory import Foreign
@@ -126,6 +127,9 @@ def test_a_snapshot_only_a_modified_client_can_make_is_refused(
 ) -> None:
     client, entry = _client_with_alias(memory_harness(), tmp_path)
     plant(client, entry, REFUSED_MEMORY_ONLY[name])
+    # Mutation: the immutable-cap check gone (restore.py:_checked) -> mutable-child
+    # fails (SnapshotNotFoundError); mutable-file and no-cap fail by the message only
+    # (the size check refuses them next). The kind check gone -> unknown-kind: KeyError.
     _restore_refused(client, entry, home, REFUSED_MEMORY_ONLY[name])
 
 
@@ -138,6 +142,7 @@ def test_setuid_setgid_sticky_and_world_write_bits_are_never_applied(
     try:
         plant(client, entry, shape)
         (target,) = restore.restore(client, [entry], root=home / "restored")
+        # Mutation: MODE_MASK = 0o7777 (restore.py) -> fails: tool keeps 0o6755.
         for rel, mode in shape.expect_modes.items():
             assert (target / rel).lstat().st_mode & 0o7777 == mode, rel
     finally:
@@ -145,21 +150,30 @@ def test_setuid_setgid_sticky_and_world_write_bits_are_never_applied(
 
 
 def test_latest_swapped_between_check_and_copy_restores_what_was_checked(
-    harness: GridHarness, tmp_path: Path, home: Path
+    harness: GridHarness, tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, entry = _client_with_alias(harness, tmp_path)
     files = read_tree(Path(entry.local))
-    swapped: list[bool] = []
+    # The walk lists each folder once; the last listing ends the check: now Latest
+    # becomes hostile, before any download starts (after the first file written was
+    # too late on the real grid: every download had already begun).
+    folders = len({str(p) for rel in files for p in Path(rel).parents})
+    listed, lock, listings = client.children, threading.Lock(), [0]
 
-    def progress(_line: str) -> None:
-        # The first file is written: the walk is over. Now Latest becomes hostile.
-        if not swapped:
-            plant(client, entry, REFUSED["dotdot"])
-            swapped.append(True)
+    def children(cap: str) -> dict[str, Child]:
+        found = listed(cap)
+        with lock:
+            listings[0] += 1
+            if listings[0] == folders:
+                plant(client, entry, REFUSED["dotdot"])
+        return found
 
+    monkeypatch.setattr(client, "children", children)
     try:
-        (target,) = restore.restore(client, [entry], root=home / "restored", progress=progress)
-        assert swapped
+        (target,) = restore.restore(client, [entry], root=home / "restored")
+        assert listings[0] >= folders  # it was swapped
+        # Mutation: each file read by its path from Latest at copy time, not by the
+        # checked cap (restore.py:_write_file) -> KeyError (a name the hostile tree lacks).
         assert read_tree(target) == files
         assert not (home / "evil").exists()
     finally:
@@ -171,6 +185,7 @@ def test_a_local_path_that_climbs_is_refused(tmp_path: Path, home: Path) -> None
     before = digests(home)
     for local in ("/home/amnesia/../../tmp/x", "/home/./amnesia", "relative/path"):
         entry = BackupEntry("docs", "laptop/docs", local, ())
+        # Mutation: restore_target's check removed (restore.py) -> fails: did not raise.
         with pytest.raises(RestoreRefusedError, match="not a plain absolute path"):
             restore.restore_target(entry, home / "restored")
     assert digests(home) == before
@@ -195,6 +210,8 @@ def test_several_backups_restore_all_or_nothing(
             for e, t in zip((first, second), targets, strict=True)
         ]
         before = digests(home)
+        # Mutation: each entry committed once verified, `_commit([s], say)` in the loop
+        # (restore.py:restore) -> fails: Documents is moved aside and replaced.
         with pytest.raises(HostileSnapshotError):
             restore.restore(client, entries, overwrite=True)
         assert digests(home) == before

@@ -433,11 +433,14 @@ def test_missing_signature_unknown_key_other_key(tmp_path: Path, keys: Keys, bui
     key.unlink()
     refused(install(run, site, gnupg_home=keys.activist_home), 3, "no " + str(key))
     # An operator.gpg of another key.
+    # Mutation: the header's gpg without --homedir and --no-default-keyring (bundle.py:
+    # HEADER; her keyring holds the operator's key) -> this installs (exit 0), fails.
     key.write_bytes(gpg(keys.operator_home, "--export", keys.other_fpr).stdout)
     refused(install(run, site, gnupg_home=keys.activist_home), 3, "no key in")
     # Signed by another key that operator.gpg holds (the header names the operator's).
     key.write_bytes(gpg(keys.operator_home, "--export", keys.fpr, keys.other_fpr).stdout)
     bundle.sign(run, keys.other_fpr, keys.operator_home)
+    # Mutation: any VALIDSIG taken as good (bundle.py:HEADER, `*) good=yes`) -> exit 0.
     refused(install(run, site, gnupg_home=keys.activist_home), 3, "signed by another key")
     # No .sig at all.
     run.with_name(run.name + ".sig").unlink()
@@ -445,7 +448,9 @@ def test_missing_signature_unknown_key_other_key(tmp_path: Path, keys: Keys, bui
     # A .sig that is no signature.
     run.with_name(run.name + ".sig").write_text("not a signature\n")
     refused(install(run, site, gnupg_home=keys.activist_home), 3, "not a valid signature")
-    # A message the operator signed (not a detached signature of this file).
+    # A message the operator signed (not a detached signature of this file). gpg 2.2
+    # refuses it itself ("not a detached signature"): with the header's PLAINTEXT
+    # case dropped this still passes.
     signed = gpg(keys.operator_home, "--sign", data=b"something else").stdout
     run.with_name(run.name + ".sig").write_bytes(signed)
     done = install(run, site, gnupg_home=keys.activist_home)
@@ -512,6 +517,9 @@ def test_signed_but_inconsistent_payload_is_refused_before_writing(
     run = resigned(built, keys, tmp_path, change)
     site = Site(tmp_path / "home")
     before = site.digest()
+    # Mutation: a case's check removed (bundle_installer.py:check_payload) fails it by
+    # the message only (the next check refuses it, exit 4); all four removed -> pip
+    # refuses after .htb was made (exit 7), the extra file installs (exit 0): fails.
     refused(install(run, site, gnupg_home=keys.activist_home), 4, message)
     assert site.digest() == before
 

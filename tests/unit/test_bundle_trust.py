@@ -312,6 +312,10 @@ def test_the_genuine_bundle_installs_and_her_keyring_stays_hers(
     assert "htb-install: installed htb in /home/amnesia/Persistent/.htb" in done.stdout
     installed = laptop.persistence / "Persistent" / ".htb" / "manifest.htbm"
     assert installed.read_bytes() == SEALED
+    # Mutation: the header imports operator.gpg into her keyring (`gpg --import "$key"`,
+    # bundle.py:HEADER) -> .gnupg changes, fails. Verifying with her keyring (the
+    # header's gpg without --homedir, the README's without --no-default-keyring)
+    # writes nothing to it: those pass.
     assert tree_digest(laptop.home / ".gnupg", laptop.home / ".cache") == keyring
 
 
@@ -367,6 +371,8 @@ def test_typing_mistakes_fail_closed(
     hand_over(bundles, laptop, "genuine")
     before = laptop.digest()
     done = laptop.run(tails_image, typed(wrong))
+    # Mutation: the README's `&& sh` as `; sh`, or its --assert-signer line dropped ->
+    # the genuine bundle installs (exit 0) in every case, fails.
     assert done.returncode in (1, 2), done.stdout + done.stderr
     nothing_ran(done)
     assert laptop.digest() == before

@@ -123,7 +123,11 @@ def share_files(host, storage_index: str = "") -> int:
 def test_a_rogue_storage_node_with_the_real_furl_gets_no_share(grid_ready) -> None:
     """The threat model's leaked introducer FURL: a node joins the grid with it. The
     client sees it announced and connected, yet after 10 uploads it holds no share
-    while the certified nodes hold every share of every file."""
+    while the certified nodes hold every share of every file.
+
+    Mutation: the client's tahoe.cfg without [grid_managers] (grid_managers not
+    passed to htb_client_config): Tahoe uploads to any announced server, the rogue
+    is one of 5 for 4 shares and gets one (all but (1/5)^10 of runs): this fails."""
     # The grid scenario has one; the static scenario (servers.yaml lists only the
     # operator's nodes) deselects this test in its molecule.yml rather than skip it.
     assert ROGUE, "no host in the rogue_storage group"
@@ -307,6 +311,10 @@ def test_nothing_listens_beyond_loopback() -> None:
     the unit's IPAddressDeny drops its traffic on cgroup-v2 hosts (these test
     containers run on cgroup v1, where that cannot be shown); the host firewall
     drops it everywhere (test_log_tub_is_unreachable_from_other_machines).
+
+    Mutation: roles/storage/vars/main.yml's tub.port without interface=127.0.0.1:
+    tahoe-storage listens on 0.0.0.0 with Twisted's backlog 50, not 1, and this
+    fails; so does tor with a SocksPort on 0.0.0.0 (uid debian-tor).
     """
     for host in GRID:
         tahoe_uids = {
@@ -333,7 +341,11 @@ def nickname(host, node: str) -> str:
 
 
 def test_nicknames_and_petnames_derive_from_onions(caches_ready) -> None:
-    """Defaults name a node by its own onion (or "client"), never by its machine."""
+    """Defaults name a node by its own onion (or "client"), never by its machine.
+
+    Mutation: storage_tahoe_nickname defaulting to inventory_hostname
+    (roles/storage/vars/main.yml) fails the first assert; introducers.yaml keyed by
+    host name (roles/tahoe_node/tasks/grid.yml) fails `named == petnames`."""
     for host, node in NODES:
         assert nickname(host, node) == f"{node}-{onion(host, node)[:8]}"
     assert nickname(CLIENT, "client") == "client"
@@ -519,6 +531,8 @@ def assert_log_tubs_firewalled(nodes: list) -> None:
 
 
 def test_log_tub_is_unreachable_from_other_machines(grid_ready) -> None:
+    # Mutation: `nft flush ruleset` on a node -> "policy drop;" is missing, fails; an
+    # accept or a reset rule for the Tor network's address: assert_log_tubs_firewalled.
     for host, _ in GRID_NODES:
         assert host.service("nftables").is_enabled
         rules = host.check_output("nft list chain inet host_firewall input")
@@ -596,6 +610,8 @@ def test_the_identity_archive_holds_every_server_node_and_the_grid_manager_key()
 
 
 def test_tahoe_config_hides_the_ip() -> None:
+    # Mutation: `reveal-IP-address: true`, `tcp: tor` dropped or tub.port without
+    # interface=127.0.0.1 in roles/storage/vars/main.yml -> fails on each storage node.
     for host, node in [*NODES, (CLIENT, "client")]:
         cfg = host.file(f"/var/lib/tahoe/{node}/tahoe.cfg").content_string
         assert "reveal-IP-address = false" in cfg
@@ -631,6 +647,10 @@ def test_upload_download_and_survive_losing_n_minus_k(grid_ready) -> None:
     cfg = CLIENT.file("/var/lib/tahoe/client/tahoe.cfg").content_string
     needed = int(re.search(r"^shares.needed = (\d+)", cfg, re.M).group(1))
     lost = STORAGE[: len(STORAGE) - needed]
+    # Mutation: shares.needed = shares.total = the storage nodes' count (no redundancy)
+    # left `lost` empty and passed; now it fails here. A get that fails with N-K
+    # servers stopped fails the second `fetched() == want`.
+    assert lost, f"shares.needed {needed} of {len(STORAGE)} servers: none may be lost"
     try:
         for host in lost:
             host.run("systemctl stop tahoe-storage")
@@ -729,7 +749,12 @@ def test_restart_keeps_onions_and_furls(caches_ready) -> None:
 
 def test_firewall_survives_a_reboot(grid_ready) -> None:
     """Last: a restarted container (new network namespace, new address) loads the
-    ruleset at boot, before Tahoe's log Tub is up again."""
+    ruleset at boot, before Tahoe's log Tub is up again.
+
+    Mutation: nftables.service not enabled (host_firewall's `enabled: true` dropped)
+    fails `is_running`; the ruleset loaded by `nft -f` only, never written to
+    /etc/nftables.conf, fails at `nft list chain` (no host_firewall table at boot).
+    The order is not checked: nftables started after Tahoe would pass."""
     host = STORAGE[-1]
     name = host.backend.hostname
     env = {
