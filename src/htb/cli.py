@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from htb import __version__, nodedir, ops, restore, session
+from htb import __version__, nodedir, ops, restore, session, settings
 from htb import passphrase as pw
 from htb.client import CheckReport, Client, Progress, Status, TorSettings
 from htb.errors import EXIT_MEANINGS, ManifestInvalidError
@@ -39,7 +39,7 @@ from htb.manifest import (
     write_atomic,
 )
 from htb.manifest.legacy import restore_version_warnings
-from htb.tahoe import DEFAULT_WEB_PORT, TahoeClient
+from htb.tahoe import TahoeClient
 
 ClientFactory = Callable[[argparse.Namespace], Client]
 _BOM = b"\xef\xbb\xbf"
@@ -643,9 +643,9 @@ def _parser() -> _Parser:
         help="the client node's directory, in RAM for one session (default: $HTB_NODE_DIR, "
         "else $XDG_RUNTIME_DIR/htb-node, else /tmp/htb-<uid>/node)",
     )
-    node.add_argument("--web-port", default=DEFAULT_WEB_PORT, help=argparse.SUPPRESS)
+    node.add_argument("--web-port", default=settings.WEB_PORT, help=argparse.SUPPRESS)
     node.add_argument(
-        "--timeout", type=_seconds, default=120.0, help="seconds to wait for the grid"
+        "--timeout", type=_seconds, default=settings.GRID_WAIT, help="seconds to wait for the grid"
     )
     manifest = _Parser(allow_abbrev=False, add_help=False, parents=[secret])
     manifest.add_argument(
@@ -657,8 +657,8 @@ def _parser() -> _Parser:
     tor = _Parser(allow_abbrev=False, add_help=False)
     tor.add_argument(
         "--tor-socks-port",
-        default=os.environ.get("HTB_TOR_SOCKS_PORT", "tcp:127.0.0.1:9050"),
-        help="tor's SOCKS endpoint (default: $HTB_TOR_SOCKS_PORT or tcp:127.0.0.1:9050)",
+        default=os.environ.get(settings.SOCKS_PORT_ENV, settings.SOCKS_PORT),
+        help=f"tor's SOCKS endpoint (default: ${settings.SOCKS_PORT_ENV} or {settings.SOCKS_PORT})",
     )
     tor.add_argument(
         "--tor-control-port",

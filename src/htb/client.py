@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from htb import settings
 from htb.manifest import BackupEntry, Manifest
 
 Progress = Callable[[str], None]
@@ -25,7 +26,7 @@ def no_progress(_line: str) -> None:
 class TorSettings:
     """How the client node reaches Tor. ``None`` in its place means plain TCP (tests only)."""
 
-    socks_port: str = "tcp:127.0.0.1:9050"
+    socks_port: str = settings.SOCKS_PORT
     # Tahoe 1.20's HTTPS storage protocol over Tor needs a control port; without
     # one the node is told to speak Foolscap only.
     control_port: str | None = None

@@ -10,6 +10,7 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
+from htb import settings
 from htb.client import CheckReport, Client, Progress, Status, TorSettings, no_progress
 from htb.errors import (
     Cancelled,
@@ -208,7 +209,7 @@ def snapshots(
     entry: BackupEntry,
     *,
     say: Say = no_progress,
-    wait: float = 120.0,
+    wait: float = settings.GRID_WAIT,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[str]:
     """The entry's snapshot names, read once enough servers are connected to read them.
@@ -246,7 +247,7 @@ def backup(
     *,
     say: Say = no_progress,
     progress: Progress = no_progress,
-    wait: float = 120.0,
+    wait: float = settings.GRID_WAIT,
 ) -> None:
     """Back up each entry; refuse before uploading anything if a local directory is missing."""
     for entry in entries:
@@ -268,7 +269,7 @@ def check(
     *,
     repair: bool = False,
     say: Say = no_progress,
-    wait: float = 120.0,
+    wait: float = settings.GRID_WAIT,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, CheckReport]:
     """Deep-check (and with ``repair``, repair) each alias's directory, adding leases.
@@ -290,10 +291,18 @@ def check(
     return reports
 
 
-def new_manifest(client: Client, template: Manifest, say: Say = no_progress) -> Manifest:
+def new_manifest(
+    client: Client,
+    template: Manifest,
+    say: Say = no_progress,
+    *,
+    wait: float = settings.GRID_WAIT,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Manifest:
     """Create on the grid every alias the template's backups name but do not define.
 
-    ``client`` must be configured for the template's grid and running.
+    ``client`` must be configured for the template's grid and running; ``wait`` bounds
+    each wait for servers after a transient shortage (`htb start --timeout`).
     """
     aliases = dict(template.aliases)
     for entry in template.backups:
@@ -301,7 +310,7 @@ def new_manifest(client: Client, template: Manifest, say: Say = no_progress) -> 
             say(f"creating alias {entry.alias} on the grid")
             happy = template.shares[1]
             aliases[entry.alias] = retry_transient(
-                partial(client.create_alias, entry.alias), client, happy, 120.0, say=say
+                partial(client.create_alias, entry.alias), client, happy, wait, say=say, sleep=sleep
             )
     return validate({**template.data, "aliases": aliases})
 
@@ -321,7 +330,7 @@ def create_backups(
     tor: TorSettings | None,
     *,
     say: Say = no_progress,
-    wait: float = 120.0,
+    wait: float = settings.GRID_WAIT,
 ) -> Manifest:
     """The full manifest of a template or an invitation, with its own directories on the grid.
 
@@ -338,7 +347,7 @@ def create_backups(
         client.configure(full, tor)
         client.start(max(wait, NODE_START_TIMEOUT))
         wait_for_servers(client, full.shares[1], wait, upload=True)
-        return new_manifest(client, full, say=say)
+        return new_manifest(client, full, say=say, wait=wait)
     except BaseException:
         client.stop()
         raise

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from htb import settings
 from htb.client import Child, Client, Node, Progress, no_progress
 from htb.errors import (
     HostileSnapshotError,
@@ -428,7 +429,7 @@ def restore(
     overwrite: bool = False,
     say: Say = no_progress,
     progress: Progress = no_progress,
-    wait: float = 120.0,
+    wait: float = settings.GRID_WAIT,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[Path]:
     """Restore every entry into its directory, verified, all or nothing.

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import segno
 
-from htb import backupdb, ops
+from htb import backupdb, ops, settings
 from htb.client import Client, Progress, TorSettings, no_progress
 from htb.errors import GridError, HtbError, ManifestInvalidError
 from htb.manifest import (
@@ -38,7 +38,6 @@ from htb.manifest import (
 Say = Callable[[str], None]
 
 _LOOPBACK_HINTS = ("tcp:127.0.0.1:", "tcp:localhost:", "127.0.0.1:", "localhost:")
-DEFAULT_SOCKS_PORT = "tcp:127.0.0.1:9050"
 INVITATION_REFUSED = "this is an invitation: run `htb start` first to create your backups"
 OPENING = "opening the manifest (deriving the key takes a second)"
 
@@ -84,7 +83,7 @@ def open_text(text: str, passphrase: str, *, say: Say = no_progress) -> Opened:
 
 def tor_settings(
     manifest: Manifest,
-    socks_port: str = DEFAULT_SOCKS_PORT,
+    socks_port: str = settings.SOCKS_PORT,
     control_port: str | None = None,
     *,
     unsafe_no_tor: bool = False,
@@ -149,7 +148,7 @@ def join(
     *,
     kdf: KdfParams = DEFAULT_KDF,
     say: Say = no_progress,
-    wait: float = 120.0,
+    wait: float = settings.GRID_WAIT,
 ) -> Manifest:
     """Make an invitation the person's own: her directories, her passphrase, over the file.
 
@@ -168,7 +167,7 @@ def start(
     tor: TorSettings | None,
     *,
     say: Say = no_progress,
-    wait: float = 120.0,
+    wait: float = settings.GRID_WAIT,
 ) -> None:
     """Build the node afresh from a full manifest, give it the saved backupdb, start it."""
     client.configure(manifest, tor)
@@ -190,7 +189,7 @@ def backup(
     *,
     say: Say = no_progress,
     progress: Progress = no_progress,
-    wait: float = 120.0,
+    wait: float = settings.GRID_WAIT,
 ) -> None:
     """Back up ``entries``; the backupdb is saved beside the manifest even after a failure."""
     try:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from htb import nodedir
+from htb import nodedir, settings
 from htb.certified import certified_servers
 from htb.client import (
     CheckReport,
@@ -58,7 +58,6 @@ from htb.manifest import BackupEntry, Manifest
 from htb.nodeconfig import Sections, grid_manager_sections, tor_client_config
 
 TAHOE_ENV = "HTB_TAHOE"
-DEFAULT_WEB_PORT = "tcp:3456:interface=127.0.0.1"
 # Any capability in tahoe's output: read caps are secrets, and LIT caps hold the
 # file's bytes themselves.
 _ANY_CAP = re.compile(r"URI:[A-Z0-9-]+:[^\s'\"]+")
@@ -229,7 +228,7 @@ class TahoeClient:
 
     node_dir: Path
     tahoe: str = ""
-    web_port: str = DEFAULT_WEB_PORT
+    web_port: str = settings.WEB_PORT
     nickname: str = "htb-client"
     ephemeral: bool = False
     _tie: _Tie | None = field(default=None, init=False, repr=False, compare=False)

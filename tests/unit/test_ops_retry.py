@@ -234,3 +234,18 @@ def test_snapshots_of_lost_data_fail_after_the_bound_with_one_line(tmp_path: Pat
     with pytest.raises(UnrecoverableError, match="3 attempts in a row") as exc:
         ops.snapshots(client, entry, wait=5, sleep=lambda _s: None)
     assert "\n" not in str(exc.value)
+
+
+def test_creating_aliases_waits_as_long_as_it_is_told() -> None:
+    # `htb start --timeout N` on an invitation: alias creation after a transient
+    # shortage waits N seconds for servers, not a fixed 120 (issue 24's "the grid
+    # wait"). Mutation: new_manifest's wait hard-coded again -> "after 120 s".
+    grid = MemoryGrid()
+    client = _client(grid)
+    grid.stop_server(grid.server_names[0])  # happy is every server: none may be missing
+    data = manifest_data(aliases={}, backups=[{"alias": "docs", "path": "p", "local": "/tmp"}])
+    data["grid"]["shares"] = {"needed": 1, "happy": len(grid.server_names), "total": 4}
+    with pytest.raises(NotEnoughServersError, match=r"after 0 s") as exc:
+        ops.new_manifest(client, validate(data, template=True), wait=0.0, sleep=lambda _s: None)
+    assert "\n" not in str(exc.value)
+    assert "docs" not in client.aliases

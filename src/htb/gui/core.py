@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from htb import nodedir, ops, restore, session
+from htb import nodedir, ops, restore, session, settings
 from htb import passphrase as pw
 from htb.client import Client, Status
 from htb.errors import (
@@ -87,7 +87,7 @@ class Config:
         return cls(
             manifest_path=Path(manifest).expanduser() if manifest else None,
             tahoe=env.get(TAHOE_ENV) or None,
-            socks_port=env.get("HTB_TOR_SOCKS_PORT") or session.DEFAULT_SOCKS_PORT,
+            socks_port=env.get(settings.SOCKS_PORT_ENV) or settings.SOCKS_PORT,
             node_dir=nodedir.default_node_dir(env),
         )
 
@@ -164,7 +164,7 @@ class Core:
         *,
         client_factory: Callable[[Config], Client] = tahoe_client,
         kdf: KdfParams = DEFAULT_KDF,
-        wait: float = 120.0,
+        wait: float = settings.GRID_WAIT,
     ) -> None:
         self.config = config
         self._post = post
