@@ -200,7 +200,17 @@ NAMES_REFUSAL = "would identify this machine in every announcement of the grid"
             "host_firewall",
             {"host_firewall_allowed_tcp_ports": [70000]},
             "Check host_firewall_allowed_tcp_ports",
-            "host_firewall_allowed_tcp_ports must hold TCP ports (1-65535), not [70000]",
+            "host_firewall_allowed_tcp_ports must be a list of TCP ports (1-65535), such as [22],"
+            " not [70000]",
+        ),
+        # A bare port passes the argument spec (converted for the check only) and the
+        # template then failed on a type error; refused by name now.
+        (
+            "host_firewall",
+            {"host_firewall_allowed_tcp_ports": 2222},
+            "Check host_firewall_allowed_tcp_ports",
+            "host_firewall_allowed_tcp_ports must be a list of TCP ports (1-65535), such as [22],"
+            " not 2222",
         ),
         (
             "host_firewall",

@@ -620,6 +620,23 @@ def test_tahoe_config_hides_the_ip() -> None:
         assert port == "disabled" or port.endswith("interface=127.0.0.1"), port
 
 
+def test_every_node_dials_tor_where_tor_listens() -> None:
+    """One home for tor's ports: the tor role's tor_socks_port and tor_control_port.
+    The grid scenario sets them off Debian's defaults (9150, 9151); every Tahoe node
+    dials the port its tor listens on, and tor listens there. Mutation: a Tahoe role
+    that keeps its own 9050 -> no node joins (converge fails), and this fails."""
+    for host, node in [*NODES, (CLIENT, "client")]:
+        torrc = host.file("/etc/tor/torrc").content_string
+        socks = re.search(r"^SocksPort 127\.0\.0\.1:(\d+)$", torrc, re.M).group(1)
+        control = re.search(r"^ControlPort 127\.0\.0\.1:(\d+)$", torrc, re.M).group(1)
+        cfg = host.file(f"/var/lib/tahoe/{node}/tahoe.cfg").content_string
+        assert re.search(rf"^socks.port = tcp:127\.0\.0\.1:{socks}$", cfg, re.M), (host, node)
+        listening = host.check_output("ss -Hltn").split()
+        assert f"127.0.0.1:{socks}" in listening, (host, socks)
+        if node == "client" and "control.port" in cfg:
+            assert re.search(rf"^control.port = tcp:127\.0\.0\.1:{control}$", cfg, re.M)
+
+
 def test_files_belong_to_their_users() -> None:
     for host, node in [*NODES, (CLIENT, "client")]:
         node_dir = host.file(f"/var/lib/tahoe/{node}")
