@@ -56,7 +56,8 @@ def address(host: testinfra.host.Host) -> str:
 def answering() -> tuple[str, int]:
     """A port that answers from every machine where no firewall stands in the way:
     the private Tor network's container (no host firewall) listens for the relays on
-    its own address. It is what the laptops' tor itself connects to."""
+    its own address. It is what the laptops' tor itself connects to. Control: it
+    answers a storage node (outbound untouched there)."""
     address = TORNET.check_output("hostname -I").split()[0]
     ports = [
         line.split()[3].rsplit(":", 1)[1]
@@ -64,18 +65,18 @@ def answering() -> tuple[str, int]:
         if line.split()[3].startswith(f"{address}:")
     ]
     assert ports, "nothing listens on the Tor network's container"
+    assert STORAGE.run(f"nc -z -w 5 {address} {ports[0]}").rc == 0, "control: no answer"
     return address, int(ports[0])
 
 
 @pytest.mark.parametrize("laptop", LAPTOPS, ids=["alice", "bob"])
 def test_the_user_reaches_tor_socks_and_nothing_beyond_the_machine(laptop) -> None:
     assert laptop.run("sudo -u amnesia nc -z -w 5 127.0.0.1 9050").rc == 0
-    # A target that answers: from a storage node (outbound untouched there) it does.
-    # From the laptop, as the user and as root, it does not (nc's -w bounds a drop
-    # too, so a pass is never a hang). Mutation: `nft flush ruleset` on the laptop
-    # makes the user's connection answer, and this fails.
+    # A target that answers (from a storage node); from the laptop, as the user and
+    # as root, it does not (nc's -w bounds a drop too, so a pass is never a hang).
+    # Mutation: `nft flush ruleset` on the laptop makes the user's connection answer,
+    # and this fails.
     target, port = answering()
-    assert STORAGE.run(f"nc -z -w 5 {target} {port}").rc == 0, "control: no answer"
     for user in ("amnesia", "root"):
         cmd = laptop.run(f"sudo -u {user} nc -z -w 5 {target} {port}")
         assert cmd.rc != 0, (user, target, port)
@@ -92,8 +93,7 @@ def test_nothing_on_a_laptop_is_reachable_from_another_machine() -> None:
     local = [line.split()[3] for line in ALICE.check_output("ss -Hltn").splitlines()]
     ports = {a.rsplit(":", 1)[1] for a in local if not a.startswith(("127.0.0.1:", "[::1]:"))}
     assert ports, "the log Tub listens beyond loopback: nothing would be tested"
-    target, control = answering()
-    assert STORAGE.run(f"nc -z -w 5 {target} {control}").rc == 0, "control: no answer"
+    answering()  # the storage node reaches a machine without a firewall
     for port in ports:
         assert ALICE.run(f"nc -z -w 3 127.0.0.1 {port}").rc == 0, port  # it listens
         assert STORAGE.run(f"nc -z -w 5 {address(ALICE)} {port}").rc != 0, port
@@ -108,7 +108,6 @@ def test_the_firewall_is_there_after_a_reboot() -> None:
     assert "policy drop" in rules
     assert re.search(rf'meta skuid ("debian-tor"|{tor}) accept', rules), rules
     target, port = answering()
-    assert STORAGE.run(f"nc -z -w 5 {target} {port}").rc == 0, "control: no answer"
     assert ALICE.run(f"sudo -u amnesia nc -z -w 5 {target} {port}").rc != 0
 
 

@@ -159,27 +159,32 @@ def server_swissnums() -> set[str]:
     return found
 
 
-def bob_secrets() -> list[str]:
+def bob_secrets(tmp_path: Path) -> list[str]:
     """Bob's passphrases (his own, molecule.yml; his invitation's, the operator's file)
     and every cap of his manifest, opened from the copy for a friend on his stick."""
     mine = INVENTORY.get_variables(BOB_NAME)["gui_story_passphrase"]
     bob = testinfra.get_host(f"podman://{BOB_NAME}")
     copy = bob.file("/media/amnesia/USB/bob-for-a-friend.htbm.asc").content
-    path = EPHEMERAL / "bob-secrets-search.htbm.asc"
-    try:
-        path.write_bytes(copy)
-        manifest = read_sealed(path, mine).manifest
-    finally:
-        path.unlink(missing_ok=True)
+    manifest = opened(copy, mine, tmp_path, "bob")
     assert manifest.aliases and manifest.convergence, "Bob's manifest holds no cap"
     caps = [manifest.convergence, *manifest.aliases.values()]
     return [mine, (MANIFESTS / "bob.passphrase").read_text().strip(), *caps]
 
 
+def grid_manager_passphrase() -> str:
+    """molecule.yml's (test only): it seals the Grid Manager's key and the identity archive."""
+    return str(INVENTORY.get_variables(TAILS_NAME)["grid_manager_passphrase"])
+
+
+def grid_manager_key() -> str:
+    """The Grid Manager's private key, opened from the file the controller keeps sealed."""
+    sealed = (EPHEMERAL / "grid-manager.key").read_bytes()
+    return gridmanager.open_key(sealed, grid_manager_passphrase())
+
+
 def identity_archive() -> dict[str, Any]:
     """The operator's identity archive, opened (site.yml wrote it at prepare and rebuild)."""
-    passphrase = INVENTORY.get_variables(TAILS_NAME)["grid_manager_passphrase"]
-    hosts, _ = open_archive((EPHEMERAL / "identity.sealed").read_bytes(), passphrase)
+    hosts, _ = open_archive((EPHEMERAL / "identity.sealed").read_bytes(), grid_manager_passphrase())
     return hosts
 
 
@@ -230,9 +235,7 @@ def test_the_operator_seals_invitations_that_hold_no_capability() -> None:
 
 def grid_manager_public_key() -> str:
     """The public key of the Grid Manager whose sealed key the controller keeps."""
-    sealed = (EPHEMERAL / "grid-manager.key").read_bytes()
-    passphrase = INVENTORY.get_variables(TAILS_NAME)["grid_manager_passphrase"]
-    return gridmanager.public_key(gridmanager.open_key(sealed, passphrase))
+    return gridmanager.public_key(grid_manager_key())
 
 
 def test_her_node_uploads_only_to_certified_servers() -> None:
@@ -503,17 +506,13 @@ def test_ansible_output_at_vvv_shows_no_swissnum_cap_or_passphrase(tmp_path: Pat
     # two passphrases and his manifest's caps: the GUI story ran in the same log),
     # and the operator's: the Grid Manager's passphrase (it seals the identity archive
     # the rebuild opened) and key, and every node's key.
-    operator = INVENTORY.get_variables(TAILS_NAME)["grid_manager_passphrase"]
-    grid_manager_key = gridmanager.open_key(
-        (EPHEMERAL / "grid-manager.key").read_bytes(), operator
-    ).removeprefix("priv-v0-")
     secrets = {
         "caps": session_secrets("caps") + session_secrets("rootcaps"),
         "swissnums": sorted(servers | set(session_secrets("swissnums"))),
         "passphrases": session_secrets("passphrases"),
         "node identities": identity_secrets(),
-        "bob's": bob_secrets(),
-        "the operator's": [operator, grid_manager_key],
+        "bob's": bob_secrets(tmp_path),
+        "the operator's": [grid_manager_passphrase(), grid_manager_key().removeprefix("priv-v0-")],
     }
     assert all(len(value) >= 20 for values in secrets.values() for value in values)
     hits = {kind: grep(str(ANSIBLE_LOG), values) for kind, values in secrets.items()}
