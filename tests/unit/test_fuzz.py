@@ -2,7 +2,7 @@
 
 About 2 000 inputs through ``htb unseal`` (binary, armored, 2014, properly sealed
 hostile plaintexts) and ``htb seal`` (hostile plaintext JSON), in-process, in two
-forked workers. The generator, the expectations and the judge are tests/hostile.py;
+forked workers. The generator, the expectations and the judge are tests/hostile/;
 bench/fuzz.py runs the same at 100 000 inputs and more. Every failure is reported
 with its corpus index: ``bench/fuzz.py --seed 13 --fast --index N`` replays it.
 """

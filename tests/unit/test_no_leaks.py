@@ -1,7 +1,7 @@
 """Issue 13: htb never prints a capability, a FURL secret or a passphrase.
 
 Every error path we can reach through ``htb.cli.main`` runs with secret-bearing input
-(tests/hostile.py: a rootcap and its derived read-only form, introducer and storage
+(tests/hostile/leaks.py: a rootcap and its derived read-only form, introducer and storage
 FURLs with recognizable tub ids and swissnums, a NURL, an onion client-auth key, the
 passphrases) and stdout + stderr are searched for each secret and for the parts that
 identify it. The grid is the in-memory one. The one exception: ``htb unseal`` to
