@@ -24,6 +24,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 PLAYBOOK = REPO / ".venv/bin/ansible-playbook"
+# The test bed's inventory, named (ansible.cfg has no default inventory).
+INVENTORY = REPO / "inventories/local/hosts.yml"
 ENV = {
     **os.environ,
     "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
@@ -56,7 +58,7 @@ def site_seconds(stdout: str, total: float) -> float:
 def play(name: str, *args: str) -> tuple[float, float, int, list[str]]:
     t0 = time.monotonic()
     r = subprocess.run(
-        [str(PLAYBOOK), str(REPO / name), *args],
+        [str(PLAYBOOK), "-i", str(INVENTORY), str(REPO / name), *args],
         capture_output=True,
         text=True,
         env=ENV,
