@@ -3,9 +3,10 @@
 Whoever carries the three files (``htb-alice.run``, its ``.sig``, ``operator.gpg``)
 controls all of them: a substitute's header is the substitute's, so the check must
 run before it, in Tails' own gpg. The command an activist types is read from the
-README ("On Tails") and run as she runs it: in a Debian trixie container (Tails 7's
-base: gpg 2.4.7, Python 3.13), as uid 1000 with HOME /home/amnesia, in the folder of
-the "USB stick" (/media/amnesia/USB), with Persistent Storage at Tails' path.
+activist's guide (docs/activist-guide.md, "What to do") and run as she runs it: in a
+Debian trixie container (Tails 7's base: gpg 2.4.7, Python 3.13), as uid 1000 with
+HOME /home/amnesia, in the folder of the "USB stick" (/media/amnesia/USB), with
+Persistent Storage at Tails' path.
 
 The forger's key carries the operator's fingerprint in its user ID (compact and as
 gpg prints it), and the stick also holds files named like the fingerprint in the
@@ -244,10 +245,10 @@ def hand_over(bundles: Bundles, laptop: Laptop, courier: str) -> None:
         (laptop.stick / name).write_text(listing)
 
 
-# --- what the README tells her to type --------------------------------------------------
+# --- what the activist's guide tells her to type ---------------------------------------
 def documented() -> str:
-    """The command block of the README's "On Tails", as she copies it."""
-    section = (REPO / "README.md").read_text().split("\n## On Tails\n", 1)[1]
+    """The command block of the activist's guide's "What to do", as she copies it."""
+    section = (REPO / "docs" / "activist-guide.md").read_text().split("\n## What to do\n", 1)[1]
     block = section.split("```sh\n", 1)[1].split("```", 1)[0]
     return textwrap.dedent(block).strip()
 
@@ -294,7 +295,7 @@ def test_a_substitute_is_stopped_by_the_documented_command(
     done = laptop.run(tails_image, typed(bundles.keys.operator))
     assert done.returncode == COURIERS[courier], done.stdout + done.stderr
     nothing_ran(done)
-    # Mutation: the README's command without `--assert-signer ...` (or with a word
+    # Mutation: the guide's command without `--assert-signer ...` (or with a word
     # for the placeholder) installs the substitute: her home changes, this fails.
     assert laptop.digest() == before
     assert not (laptop.persistence / "Persistent" / ".htb").exists()
@@ -314,7 +315,7 @@ def test_the_genuine_bundle_installs_and_her_keyring_stays_hers(
     assert installed.read_bytes() == SEALED
     # Mutation: the header imports operator.gpg into her keyring (`gpg --import "$key"`,
     # bundle.py:HEADER) -> .gnupg changes, fails. Verifying with her keyring (the
-    # header's gpg without --homedir, the README's without --no-default-keyring)
+    # header's gpg without --homedir, the guide's without --no-default-keyring)
     # writes nothing to it: those pass.
     assert tree_digest(laptop.home / ".gnupg", laptop.home / ".cache") == keyring
 
@@ -371,7 +372,7 @@ def test_typing_mistakes_fail_closed(
     hand_over(bundles, laptop, "genuine")
     before = laptop.digest()
     done = laptop.run(tails_image, typed(wrong))
-    # Mutation: the README's `&& sh` as `; sh`, or its --assert-signer line dropped ->
+    # Mutation: the guide's `&& sh` as `; sh`, or its --assert-signer line dropped ->
     # the genuine bundle installs (exit 0) in every case, fails.
     assert done.returncode in (1, 2), done.stdout + done.stderr
     nothing_ran(done)
