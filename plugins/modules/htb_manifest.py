@@ -279,28 +279,28 @@ changed_fields:
 """
 
 import hashlib  # noqa: E402
-import io  # noqa: E402
 import os  # noqa: E402
-import tempfile  # noqa: E402
 import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+from ansible_collections.htb.grid.plugins.module_utils.failure import Fail  # noqa: E402
+from ansible_collections.htb.grid.plugins.module_utils.htb_import import (  # noqa: E402
+    HTB_AND_NACL,
+    ImportGuard,
+)
+from ansible_collections.htb.grid.plugins.module_utils.sealing import (  # noqa: E402
+    sealing_argument_spec,
+)
 
-NACL_IMPORT_ERROR: str | None = None
-HTB_IMPORT_ERROR: str | None = None
-try:
-    import nacl.secret  # noqa: F401
-except ImportError:
-    NACL_IMPORT_ERROR = traceback.format_exc()
-try:
+# htb.manifest imports PyNaCl: a missing PyNaCl fails here too, and the message says so.
+HTB = ImportGuard(HTB_AND_NACL)
+with HTB:
     from htb import passphrase as htb_passphrase
     from htb.errors import HtbError, SealError
     from htb.manifest import KdfParams, Manifest, read_sealed, seal, write_atomic
     from htb.manifest.schema import MANIFEST_VERSION, secret_values, validate
-except ImportError:
-    HTB_IMPORT_ERROR = traceback.format_exc()
 
 
 def _argument_spec() -> dict[str, Any]:
@@ -311,14 +311,10 @@ def _argument_spec() -> dict[str, Any]:
         # mask each of its leaves wherever it occurs ("256", "invitation"): _present
         # masks exactly its secret values instead.
         "manifest": {"type": "dict", "no_log": True},
-        "passphrase": {"type": "str", "no_log": True},
-        "passphrase_file": {"type": "path"},
+        **sealing_argument_spec(),
         "generate_passphrase": {"type": "bool", "default": False},
         "passphrase_words": {"type": "int", "default": 7, "no_log": False},
-        "allow_weak_passphrase": {"type": "bool", "default": False},
         "armor": {"type": "bool", "default": False},
-        "kdf_opslimit": {"type": "int"},
-        "kdf_memlimit_mib": {"type": "int"},
         "force": {"type": "bool", "default": False},
         "backup": {"type": "bool", "default": False},
         "return_passphrase": {"type": "bool", "default": False},
@@ -348,51 +344,34 @@ def _remove(module: AnsibleModule, path: Path) -> None:
 
 
 def _draw_qr(module: AnsibleModule, text: str) -> bytes:
-    """The PNG of a QR code of the armored text (deterministic: same text, same bytes)."""
+    """The PNG of a QR code of the armored text, drawn by htb's one QR writer (htb.qr)."""
     try:
-        import segno  # only needed with qr_path
+        from htb.qr import qr_png  # segno: only needed with qr_path
     except ImportError:
         module.fail_json(
             msg=missing_required_lib("segno", reason="to draw qr_path"),
             exception=traceback.format_exc(),
         )
-    out = io.BytesIO()
-    segno.make(text, error="l", micro=False).save(out, kind="png", scale=4, border=4)
-    return out.getvalue()
-
-
-def _write_qr(module: AnsibleModule, qr: Path, png: bytes) -> None:
-    """Atomically: a temporary file in the same directory, then module.atomic_move."""
-    qr.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{qr.name}.", dir=qr.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(png)
-            f.flush()
-            os.fsync(f.fileno())
-        module.atomic_move(tmp, str(qr))
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    return qr_png(text, hint="seal without qr_path and give the file instead")
 
 
 def _check_options(module: AnsibleModule) -> None:
     """Refuse, before anything is read or written, what would lose or leak a secret."""
     p = module.params
     if p["qr_path"] and not p["armor"]:
-        raise _Fail(
+        raise Fail(
             "qr_path needs armor: true - the QR code is drawn from the armored form "
             "(seal the armored form to a second path for it)"
         )
     # module.no_log is the task's no_log OR the no_target_syslog setting: False proves
     # that the task has no no_log; True proves nothing.
     if p["return_passphrase"] and not module.no_log:
-        raise _Fail(
+        raise Fail(
             "return_passphrase: true needs no_log: true on the task - the result, with "
             "the passphrase, would be shown otherwise"
         )
     if p["generate_passphrase"] and not p["passphrase_file"] and not p["return_passphrase"]:
-        raise _Fail(
+        raise Fail(
             "generate_passphrase without passphrase_file would lose the passphrase: "
             "set passphrase_file, or return_passphrase: true (with no_log: true)"
         )
@@ -412,17 +391,13 @@ def _resolve_passphrase(module: AnsibleModule) -> tuple[str, bool]:
     if p["generate_passphrase"]:
         words = p["passphrase_words"]
         if not htb_passphrase.MIN_WORDS <= words <= htb_passphrase.MAX_WORDS:
-            raise _Fail(
+            raise Fail(
                 f"passphrase_words must be {htb_passphrase.MIN_WORDS} to {htb_passphrase.MAX_WORDS}"
             )
         return htb_passphrase.generate(words), True
     if pfile is not None:
-        raise _Fail(f"passphrase_file {pfile} does not exist (set generate_passphrase: true?)")
-    raise _Fail("no passphrase: set passphrase, passphrase_file or generate_passphrase")
-
-
-class _Fail(Exception):
-    """A message for fail_json."""
+        raise Fail(f"passphrase_file {pfile} does not exist (set generate_passphrase: true?)")
+    raise Fail("no passphrase: set passphrase, passphrase_file or generate_passphrase")
 
 
 def _existing(path: Path, secret: str, force: bool) -> tuple[Any, str]:
@@ -434,7 +409,7 @@ def _existing(path: Path, secret: str, force: bool) -> tuple[Any, str]:
     except SealError as exc:
         if force:
             return None, "unreadable"
-        raise _Fail(
+        raise Fail(
             f"{path} exists but does not open with this passphrase ({exc}); nothing was "
             "changed. Set force: true to replace it, or remove it first"
         ) from None
@@ -461,7 +436,7 @@ def _describe(opened: Any, state: str) -> dict[str, Any]:
 def _present(module: AnsibleModule, path: Path) -> None:
     p = module.params
     if p["manifest"] is None:
-        raise _Fail("manifest is required when state is present")
+        raise Fail("manifest is required when state is present")
     data = {"version": MANIFEST_VERSION, **p["manifest"]}
     # Masked in every output: the manifest's secret values and the passphrase, not
     # every leaf of the manifest (a refusal's "at most 256" must come out whole).
@@ -497,7 +472,7 @@ def _present(module: AnsibleModule, path: Path) -> None:
                 try:
                     backup_file = module.backup_local(str(path))
                 except Exception as exc:  # backup_local raises a bare Exception
-                    raise _Fail(f"{exc} {exc.__cause__ or ''}".strip()) from None
+                    raise Fail(f"{exc} {exc.__cause__ or ''}".strip()) from None
             write_atomic(path, seal(manifest, secret, armored=p["armor"], kdf=kdf))
 
     changed = reseal
@@ -531,7 +506,7 @@ def _present(module: AnsibleModule, path: Path) -> None:
             if qr.exists() and qr.read_bytes() != png:
                 qr_before = "outdated"
             if qr_before != "current" and not module.check_mode:
-                _write_qr(module, qr, png)
+                write_atomic(qr, png, mode=0o600)  # 0600 from the first byte
         qr_changed = qr_before != "current"
         diff["before"]["qr"] = qr_before
         diff["after"]["qr"] = "current"
@@ -576,23 +551,14 @@ def main() -> None:
         supports_check_mode=True,
         mutually_exclusive=[("passphrase", "generate_passphrase")],
     )
-    if NACL_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("PyNaCl"), exception=NACL_IMPORT_ERROR)
-    if HTB_IMPORT_ERROR:
-        module.fail_json(
-            msg=missing_required_lib(
-                "hidden-tahoe-backup (the htb package)",
-                reason="to use the manifest format",
-            ),
-            exception=HTB_IMPORT_ERROR,
-        )
+    HTB.require(module, "to use the manifest format")
     path = Path(module.params["path"])
     try:
         if module.params["state"] == "absent":
             _remove(module, path)
         else:
             _present(module, path)
-    except (_Fail, HtbError) as exc:
+    except (Fail, HtbError) as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:
         module.fail_json(msg=f"{exc.filename or path}: {exc.strerror}")

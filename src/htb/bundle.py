@@ -37,7 +37,7 @@ from pathlib import Path, PurePosixPath
 
 from htb import bundle_installer
 from htb.errors import HtbError
-from htb.manifest import write_atomic
+from htb.files import write_atomic
 
 FORMAT = 1
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -361,17 +361,14 @@ def sign(path: Path, fingerprint: str, gnupg_home: Path | None) -> Path:
     """Write ``<path>.sig``, a detached signature by that key (atomically)."""
     fpr = check_fingerprint(fingerprint)
     signature = path.with_name(path.name + ".sig")
-    tmp = path.with_name(f".{signature.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    done = _gpg(gnupg_home, "--local-user", fpr, "--output", str(tmp), "--detach-sign", str(path))
-    if done.returncode != 0 or not tmp.is_file():
-        tmp.unlink(missing_ok=True)
+    # To standard output, then htb's one atomic writer: never half a signature.
+    done = _gpg(gnupg_home, "--local-user", fpr, "--output", "-", "--detach-sign", str(path))
+    if done.returncode != 0 or not done.stdout:
         last = done.stderr.decode("utf-8", "replace").strip().splitlines()
         raise BundleError(
             f"gpg could not sign with {fpr}: {last[-1] if last else 'exit ' + str(done.returncode)}"
         )
-    tmp.chmod(0o644)
-    os.replace(tmp, signature)
+    write_atomic(signature, done.stdout, mode=0o644)
     return signature
 
 

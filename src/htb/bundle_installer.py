@@ -225,6 +225,8 @@ class Plan:
 
 def write_file(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Atomically: a temporary file beside it, renamed over it."""
+    # htb.files.write_atomic's twin: this installer runs on the standard library
+    # alone, before the htb it installs can be imported.
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         os.fchmod(fd, mode)

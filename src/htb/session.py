@@ -10,14 +10,11 @@ way. No second backup logic: everything goes through :mod:`htb.ops`.
 from __future__ import annotations
 
 import fnmatch
-import io
 import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import segno
 
 from htb import backupdb, ops, settings
 from htb.client import Client, Progress, TorSettings, no_progress
@@ -34,6 +31,10 @@ from htb.manifest import (
     seal,
     write_atomic,
 )
+
+# The one QR writer (htb.qr), under the names the command and the app call.
+from htb.qr import QR_TOO_LARGE_HINT as QR_TOO_LARGE_HINT
+from htb.qr import qr_png as qr_png
 
 Say = Callable[[str], None]
 
@@ -210,30 +211,6 @@ def snapshot_time(name: str) -> str | None:
 
 
 # --- copies for friends ----------------------------------------------------------------
-QR_TOO_LARGE_HINT = "give the file instead, without --qr"
-
-
-def qr_png(text: str, *, hint: str = QR_TOO_LARGE_HINT, max_pixels: int | None = None) -> bytes:
-    """A QR code (PNG) of ``text``, as the operator's role makes them.
-
-    ``max_pixels``: the largest whole number of pixels per module that keeps the
-    image within that width (at least 2), for a screen; else 4 pixels a module.
-    """
-    try:
-        code = segno.make(text, error="l", micro=False)
-    except segno.DataOverflowError:
-        raise ManifestInvalidError(
-            f"the manifest is too large for one QR code ({len(text)} characters armored): {hint}"
-        ) from None
-    scale = 4
-    if max_pixels is not None:
-        modules = int(code.symbol_size(scale=1, border=4)[0])
-        scale = max(2, min(4, max_pixels // modules))
-    out = io.BytesIO()
-    code.save(out, kind="png", scale=scale, border=4)
-    return out.getvalue()
-
-
 @dataclass(frozen=True)
 class Copy:
     """A copy of a manifest for a friend: sealed once (fresh salt and nonce)."""

@@ -54,8 +54,9 @@ from htb.errors import (
     SnapshotNotFoundError,
     UnrecoverableError,
 )
+from htb.files import write_atomic
 from htb.manifest import BackupEntry, Manifest
-from htb.nodeconfig import Sections, grid_manager_sections, tor_client_config
+from htb.nodeconfig import Sections, grid_files, grid_manager_sections, tor_client_config
 
 TAHOE_ENV = "HTB_TAHOE"
 # Any capability in tahoe's output: read caps are secrets, and LIT caps hold the
@@ -90,12 +91,7 @@ def tahoe_executable() -> str:
 def _private_write(path: Path, content: str | bytes) -> None:
     """Write a file of the node, 0600, by a temporary file and a rename."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(content.encode() if isinstance(content, str) else content)
-    os.replace(tmp, path)
+    write_atomic(path, content.encode() if isinstance(content, str) else content, mode=0o600)
 
 
 def _error_for(output: str) -> GridError:
@@ -306,14 +302,12 @@ class TahoeClient:
     def write_manifest(self, manifest: Manifest, tor: TorSettings | None) -> None:
         """Write what the node takes from the manifest into its (existing) directory."""
         self._write_cfg(manifest, tor)
-        intro = {"introducers": {k: {"furl": v} for k, v in manifest.introducers.items()}}
-        # JSON is YAML: Tahoe reads these files with yaml.safe_load.
-        _private_write(self._private / "introducers.yaml", json.dumps(intro, indent=1) + "\n")
-        servers = self._private / "servers.yaml"
-        if manifest.servers:
-            _private_write(servers, json.dumps({"storage": manifest.servers}, indent=1) + "\n")
-        else:
-            servers.unlink(missing_ok=True)
+        # introducers.yaml and servers.yaml as the tahoe_node role writes them.
+        for name, text in grid_files(manifest.introducers, manifest.servers).items():
+            if text is None:
+                (self._private / name).unlink(missing_ok=True)
+            else:
+                _private_write(self._private / name, text)
         self._write_aliases(manifest.aliases)
         if manifest.convergence is not None:
             # Read by the node at start; without it, the node makes a random one.

@@ -10,12 +10,13 @@ bytes) and every failure is an :class:`~htb.errors.HtbError`.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from htb.errors import NotSealedError
+
+# htb's one atomic writer, also under this name: callers and modules import it from here.
+from htb.files import write_atomic
 from htb.manifest import envelope, legacy
 from htb.manifest.envelope import (
     DEFAULT_KDF,
@@ -94,19 +95,3 @@ def read_sealed(path: Path | None, passphrase: str, *, allow_legacy: bool = True
     """Read (``None``: standard input, at most ``MAX_INPUT`` bytes) and open a manifest."""
     data = read_limited(path, error=NotSealedError)
     return open_sealed(data, passphrase, allow_legacy=allow_legacy)
-
-
-def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write via a temporary file in the same directory and rename: never half a manifest."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -25,6 +25,8 @@ from typing import Any
 
 from htb import gridmanager
 from htb.errors import GridError
+from htb.files import write_atomic
+from htb.nodeconfig import grid_files
 from htb.tahoe import child_env, tahoe_executable
 
 
@@ -109,8 +111,8 @@ class DevGrid:
             self.base / "introducer" / "private" / "introducer.furl", timeout, "introducer FURL"
         )
         for name in self.storage_names:
-            intro_yaml = self.base / name / "private" / "introducers.yaml"
-            intro_yaml.write_text(json.dumps({"introducers": {"default": {"furl": self.furl}}}))
+            text = grid_files({"default": self.furl}, {})["introducers.yaml"] or ""
+            write_atomic(self.base / name / "private/introducers.yaml", text.encode())
             self._start(name)
         for name in self.storage_names:
             _wait_for(
