@@ -1,7 +1,7 @@
 """Issue 21, item 2: the app's secrets end with its session (what is testable without GTK).
 
-The GUI story on Bob's laptop (molecule/client: test_gui.py) searches every process
-of his after Lock and after a kill; the app's node dying with a killed app is
+The GUI story on Bob's laptop (extensions/molecule/testinfra/tails/test_gui.py)
+searches every process of his after Lock and after a kill; the app's node dying with a killed app is
 tests/integration/test_app_node_on_tahoe.py.
 """
 
