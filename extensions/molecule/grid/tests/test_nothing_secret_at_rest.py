@@ -34,6 +34,7 @@ from pathlib import Path
 import pytest
 import testinfra
 import yaml
+from grid_paths import node_dir  # testinfra/common (the verifier's PYTHONPATH)
 from testinfra.utils.ansible_runner import AnsibleRunner
 
 from htb import gridmanager, identity
@@ -255,7 +256,7 @@ def test_nothing_written_under_any_temporary_directory_holds_a_secret(at_rest, c
     node_kept = [e["path"] for e in index(at_rest[storage], f"{storage}:") if e.get("kept")]
     assert any(p.endswith("/.source") for p in node_kept), node_kept[:20]
     client = host(INVENTORY.get_hosts("grid_clients")[0])
-    grid_file = client.file("/var/lib/tahoe/client/private/introducers.yaml").content
+    grid_file = client.file(f"{node_dir('client')}/private/introducers.yaml").content
     assert hits({"the client's introducers.yaml": grid_file}) != []
 
 

@@ -1,6 +1,7 @@
 """The onion grid as site.yml builds it, checked from inside its hosts.
 
-Shared by the grid (introducer) and static (servers.yaml) scenarios: hosts come
+Run by every scenario that builds a grid: grid (introducer), static (servers.yaml)
+and client (two introducers, the operator's client node on the first): hosts come
 from the scenario's inventory groups.
 """
 
@@ -22,6 +23,7 @@ import announced  # tests/announced.py (tests/ is on the verifier's PYTHONPATH)
 import pytest
 import testinfra
 import yaml
+from grid_paths import node_dir  # testinfra/common (the verifier's PYTHONPATH)
 from testinfra.utils.ansible_runner import AnsibleRunner
 
 from htb import gridmanager, identity
@@ -52,7 +54,7 @@ ONION_FURL = re.compile(r"^pb://[a-z2-7]+@tor:[a-z2-7]{56}\.onion:\d+/[^,]+$")
 
 def tahoe(*args: str, check: bool = True):
     cmd = CLIENT.run(
-        "runuser -u tahoe-client -- " + TAHOE + " -d /var/lib/tahoe/client" + " %s" * len(args),
+        "runuser -u tahoe-client -- " + TAHOE + " -d " + node_dir("client") + " %s" * len(args),
         *args,
     )
     if check:
@@ -100,6 +102,15 @@ def wait_for_servers(count: int, attempts: int = 60) -> None:
     raise AssertionError(f"the client never saw {count} storage servers connected")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def every_node_running() -> None:
+    """The grid as site.yml leaves it: every node's service running. The client
+    scenario's story (act 2) leaves its first introducer stopped: it starts again
+    here, before any check. In the grid and static scenarios this changes nothing."""
+    for host, node in GRID_NODES:
+        host.check_output(f"systemctl start tahoe-{node}.service")
+
+
 @pytest.fixture(scope="module")
 def grid_ready() -> None:
     wait_for_servers(len(STORAGE))
@@ -111,11 +122,11 @@ def test_client_sees_every_storage_server(grid_ready) -> None:
 
 
 def server_id(host) -> str:
-    return "v0-" + host.check_output("cat /var/lib/tahoe/storage/node.pubkey").strip()[7:]
+    return "v0-" + host.check_output(f"cat {node_dir('storage')}/node.pubkey").strip()[7:]
 
 
 def share_files(host, storage_index: str = "") -> int:
-    shares = "/var/lib/tahoe/storage/storage/shares"
+    shares = f"{node_dir('storage')}/storage/shares"
     path = f"{shares}/{storage_index[:2]}/{storage_index}" if storage_index else shares
     return int(host.check_output(f"find {path} -type f 2>/dev/null | wc -l"))
 
@@ -138,12 +149,12 @@ def test_a_rogue_storage_node_with_the_real_furl_gets_no_share(grid_ready) -> No
     assert str(seen.get(server_id(rogue), "")).startswith("connected"), seen
     assert (
         "[grid_manager_certificates]"
-        not in rogue.file("/var/lib/tahoe/storage/tahoe.cfg").content_string
+        not in rogue.file(f"{node_dir('storage')}/tahoe.cfg").content_string
     )
     total = int(
         re.search(
             r"^shares.total = (\d+)",
-            CLIENT.file("/var/lib/tahoe/client/tahoe.cfg").content_string,
+            CLIENT.file(f"{node_dir('client')}/tahoe.cfg").content_string,
             re.M,
         ).group(1)
     )
@@ -161,15 +172,15 @@ def test_every_furl_is_onion_only() -> None:
     # Each check a bare bool with a name: pytest would show a failing expression's
     # values, FURLs.
     for host in INTRODUCERS:
-        furl = host.file("/var/lib/tahoe/introducer/private/introducer.furl").content_string
+        furl = host.file(f"{node_dir('introducer')}/private/introducer.furl").content_string
         onion_only = bool(ONION_FURL.match(furl.strip()))
         assert onion_only, host.backend.hostname
     for host in STORAGE:
-        furl = host.file("/var/lib/tahoe/storage/private/storage.furl").content_string
+        furl = host.file(f"{node_dir('storage')}/private/storage.furl").content_string
         onion_only = bool(ONION_FURL.match(furl.strip()))
         assert onion_only, host.backend.hostname
     for name in ("introducers.yaml", "servers.yaml"):
-        config = CLIENT.file(f"/var/lib/tahoe/client/private/{name}")
+        config = CLIENT.file(f"{node_dir('client')}/private/{name}")
         if config.exists:
             text = config.content_string
             onion_only = "tcp:" not in text and "@tor:" in text
@@ -179,7 +190,7 @@ def test_every_furl_is_onion_only() -> None:
 def held_announcements(host, node: str) -> dict[str, dict[str, Any]]:
     """File name -> server id -> announcement: all the node holds, as Tahoe keeps them
     (one cache per introducer, of what that introducer relayed; servers.yaml)."""
-    private = f"/var/lib/tahoe/{node}/private"
+    private = f"{node_dir(node)}/private"
     names = host.check_output(
         f"find {private} -maxdepth 1 -type f"
         " \\( -name 'introducer_*_cache.yaml' -o -name servers.yaml \\) -printf '%f\\n'"
@@ -291,7 +302,7 @@ def test_every_storage_node_is_announced_through_every_introducer(caches_ready) 
     assert INTRODUCERS, "no host in the introducers group"
     furls = {
         server_id(host): host.file(
-            "/var/lib/tahoe/storage/private/storage.furl"
+            f"{node_dir('storage')}/private/storage.furl"
         ).content_string.strip()
         for host in [*STORAGE, *ROGUE]
     }
@@ -336,7 +347,7 @@ def onion(host, node: str) -> str:
 
 
 def nickname(host, node: str) -> str:
-    cfg = host.file(f"/var/lib/tahoe/{node}/tahoe.cfg").content_string
+    cfg = host.file(f"{node_dir(node)}/tahoe.cfg").content_string
     return re.search(r"^nickname = (.*)$", cfg, re.M).group(1).strip()
 
 
@@ -357,16 +368,14 @@ def test_nicknames_and_petnames_derive_from_onions(caches_ready) -> None:
     # introducers.yaml names each introducer by its onion, and so does the cache file.
     petnames = sorted(f"introducer-{onion(h, 'introducer')[:8]}" for h in INTRODUCERS)
     for host, node in [(h, "storage") for h in STORAGE] + [(CLIENT, "client")]:
-        config = host.file(f"/var/lib/tahoe/{node}/private/introducers.yaml")
+        config = host.file(f"{node_dir(node)}/private/introducers.yaml")
         if not INTRODUCERS:
             assert not config.exists
             continue
         named = sorted(yaml.safe_load(config.content_string)["introducers"])  # not the FURLs
         assert named == petnames
         for petname in petnames:
-            assert host.file(
-                f"/var/lib/tahoe/{node}/private/introducer_{petname}_cache.yaml"
-            ).exists
+            assert host.file(f"{node_dir(node)}/private/introducer_{petname}_cache.yaml").exists
 
 
 @functools.cache
@@ -416,7 +425,7 @@ def test_no_announcement_furl_or_grid_file_names_a_machine(caches_ready) -> None
     tahoe.cfg and in every announcement of it, and this fails."""
     searched: list[str] = []
     for host, node in GRID_NODES:
-        private = f"/var/lib/tahoe/{node}/private"
+        private = f"{node_dir(node)}/private"
         files = host.check_output(
             f"find {private} -maxdepth 1 -type f \\( -name '*.furl' -o -name introducers.yaml"
             " -o -name servers.yaml -o -name 'introducer_*_cache.yaml' \\)"
@@ -425,7 +434,7 @@ def test_no_announcement_furl_or_grid_file_names_a_machine(caches_ready) -> None
         for path in files:
             hits = identifying(host.file(path).content_string)  # not the content (FURLs)
             assert hits == [], (host, path)
-        tree = host.check_output(f"find /var/lib/tahoe/{node} /var/lib/tor/onion")
+        tree = host.check_output(f"find {node_dir(node)} /var/lib/tor/onion")
         assert identifying(tree) == [], (host, tree)
         assert identifying(nickname(host, node)) == [], host
     # Not vacuous: every node's FURLs (the log Tub's logport.furl too), and the
@@ -552,7 +561,7 @@ def test_ansible_output_at_vvv_shows_no_swissnum_or_key() -> None:
     assert "TASK [tahoe_node : Write the node's private files]" in log, "site.yml is not in it"
     secrets = {}
     for host, node in GRID_NODES:
-        private = f"/var/lib/tahoe/{node}/private"
+        private = f"{node_dir(node)}/private"
         for furl in host.check_output(f"cat {private}/*.furl").split():
             secrets[f"{host.backend.hostname} {furl.split('/')[-1][:4]}..."] = furl.split("/")[-1]
         privkey = host.file(f"{private}/node.privkey")
@@ -605,7 +614,7 @@ def test_the_identity_archive_holds_every_server_node_and_the_grid_manager_key()
             assert base64.b64decode(onion[name]) == on_disk, (host, name)
         furl = f"private/{node}.furl"
         for name in ("private/node.pem", furl):
-            on_disk = host.file(f"/var/lib/tahoe/{node}/{name}").content
+            on_disk = host.file(f"{node_dir(node)}/{name}").content
             assert base64.b64decode(entry["tahoe"][node][name]) == on_disk, (host, name)
 
 
@@ -613,7 +622,7 @@ def test_tahoe_config_hides_the_ip() -> None:
     # Mutation: `reveal-IP-address: true`, `tcp: tor` dropped or tub.port without
     # interface=127.0.0.1 in roles/storage/vars/main.yml -> fails on each storage node.
     for host, node in [*NODES, (CLIENT, "client")]:
-        cfg = host.file(f"/var/lib/tahoe/{node}/tahoe.cfg").content_string
+        cfg = host.file(f"{node_dir(node)}/tahoe.cfg").content_string
         assert "reveal-IP-address = false" in cfg
         assert re.search(r"^tcp = tor$", cfg, re.M)
         port = re.search(r"^tub.port = (.*)$", cfg, re.M).group(1)
@@ -629,7 +638,7 @@ def test_every_node_dials_tor_where_tor_listens() -> None:
         torrc = host.file("/etc/tor/torrc").content_string
         socks = re.search(r"^SocksPort 127\.0\.0\.1:(\d+)$", torrc, re.M).group(1)
         control = re.search(r"^ControlPort 127\.0\.0\.1:(\d+)$", torrc, re.M).group(1)
-        cfg = host.file(f"/var/lib/tahoe/{node}/tahoe.cfg").content_string
+        cfg = host.file(f"{node_dir(node)}/tahoe.cfg").content_string
         assert re.search(rf"^socks.port = tcp:127\.0\.0\.1:{socks}$", cfg, re.M), (host, node)
         listening = host.check_output("ss -Hltn").split()
         assert f"127.0.0.1:{socks}" in listening, (host, socks)
@@ -639,9 +648,9 @@ def test_every_node_dials_tor_where_tor_listens() -> None:
 
 def test_files_belong_to_their_users() -> None:
     for host, node in [*NODES, (CLIENT, "client")]:
-        node_dir = host.file(f"/var/lib/tahoe/{node}")
-        assert (node_dir.user, node_dir.mode) == (f"tahoe-{node}", 0o700)
-        cfg = host.file(f"/var/lib/tahoe/{node}/tahoe.cfg")
+        directory = host.file(node_dir(node))
+        assert (directory.user, directory.mode) == (f"tahoe-{node}", 0o700)
+        cfg = host.file(f"{node_dir(node)}/tahoe.cfg")
         assert (cfg.user, cfg.mode) == (f"tahoe-{node}", 0o600)
         assert host.service(f"tahoe-{node}").is_running
         assert host.process.get(comm="tahoe").user == f"tahoe-{node}"
@@ -661,7 +670,7 @@ def test_upload_download_and_survive_losing_n_minus_k(grid_ready) -> None:
         return hashlib.sha256(got.stdout_bytes).hexdigest() if got.rc == 0 else got.stderr
 
     assert fetched() == want
-    cfg = CLIENT.file("/var/lib/tahoe/client/tahoe.cfg").content_string
+    cfg = CLIENT.file(f"{node_dir('client')}/tahoe.cfg").content_string
     needed = int(re.search(r"^shares.needed = (\d+)", cfg, re.M).group(1))
     lost = STORAGE[: len(STORAGE) - needed]
     # Mutation: shares.needed = shares.total = the storage nodes' count (no redundancy)
@@ -690,8 +699,8 @@ def identity_digests(host, node: str) -> dict[str, str]:
     files = [
         f"/var/lib/tor/onion/tahoe-{node}/hostname",
         f"/var/lib/tor/onion/tahoe-{node}/hs_ed25519_secret_key",
-        f"/var/lib/tahoe/{node}/private/{node}.furl",
-        f"/var/lib/tahoe/{node}/private/node.pem",
+        f"{node_dir(node)}/private/{node}.furl",
+        f"{node_dir(node)}/private/node.pem",
     ]
     lines = host.check_output("sha256sum " + " ".join(files)).splitlines()
     digests = {f"{host.backend.hostname}:{line.split()[1]}": line.split()[0] for line in lines}
@@ -750,7 +759,7 @@ def test_restart_keeps_onions_and_furls(caches_ready) -> None:
         changed = [k for k, v in announced_before.items() if after[k][1] != v[1]]
         assert changed == [], "announced with another FURL"
     else:
-        cfg = CLIENT.file("/var/lib/tahoe/client/tahoe.cfg").content_string
+        cfg = CLIENT.file(f"{node_dir('client')}/tahoe.cfg").content_string
         assert re.search(r"^shares.happy = (\d+)", cfg, re.M).group(1) == str(len(STORAGE))
         CLIENT.run("head -c 4k /dev/urandom > /tmp/restarted && chmod 644 /tmp/restarted")
         wait_for_servers(len(STORAGE))

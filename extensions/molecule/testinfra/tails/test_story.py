@@ -29,6 +29,7 @@ import announced  # tests/announced.py (tests/ is on the verifier's PYTHONPATH)
 import pytest
 import testinfra
 import yaml
+from grid_paths import node_dir  # testinfra/common (the verifier's PYTHONPATH)
 from testinfra.utils.ansible_runner import AnsibleRunner
 
 from htb import gridmanager
@@ -141,7 +142,7 @@ def server_swissnums() -> set[str]:
     own += [(n, "storage") for n in INVENTORY.get_hosts("storage")]
     for name, node in own:
         furl = read_secret(
-            testinfra.get_host(f"podman://{name}"), f"/var/lib/tahoe/{node}/private/{node}.furl"
+            testinfra.get_host(f"podman://{name}"), f"{node_dir(node)}/private/{node}.furl"
         )
         swissnums = FURL_SWISSNUM.findall(furl)
         # Tahoe's are random, 32 characters (a fixed name, as old introducers had, is
@@ -152,7 +153,7 @@ def server_swissnums() -> set[str]:
     assert len(found) == len(own), "two nodes with the same swissnum"
     for name in SERVERS:
         host = testinfra.get_host(f"podman://{name}")
-        paths = host.check_output("find /var/lib/tahoe/*/private -name '*.furl'").split()
+        paths = host.check_output(f"find {node_dir('*')}/private -name '*.furl'").split()
         assert paths, f"{name} holds no FURL"
         for path in paths:
             found.update(s for s in FURL_SWISSNUM.findall(read_secret(host, path)) if len(s) >= 20)
@@ -279,26 +280,26 @@ def test_storage_nodes_join_through_every_introducer() -> None:
     for name in INVENTORY.get_hosts("introducers"):
         host = testinfra.get_host(f"podman://{name}")
         onion = host.file("/var/lib/tor/onion/tahoe-introducer/hostname").content_string
-        furl = read_secret(host, "/var/lib/tahoe/introducer/private/introducer.furl")
+        furl = read_secret(host, f"{node_dir('introducer')}/private/introducer.furl")
         introducers[f"introducer-{onion.strip()[:8]}"] = furl.strip()
     assert len(introducers) == 2, sorted(introducers)
     storage_furls = {}  # server id -> the FURL the storage node holds itself
     for host in STORAGE:
         config = yaml.safe_load(
-            read_secret(host, "/var/lib/tahoe/storage/private/introducers.yaml")
+            read_secret(host, f"{node_dir('storage')}/private/introducers.yaml")
         )
         joins = {petname: entry["furl"] for petname, entry in config["introducers"].items()}
         # Names only: a FURL is never shown.
         assert sorted(joins) == sorted(introducers), host.backend.hostname
         assert [p for p in joins if joins[p] != introducers[p]] == [], host.backend.hostname
-        key = host.check_output("cat /var/lib/tahoe/storage/node.pubkey").strip()
+        key = host.check_output(f"cat {node_dir('storage')}/node.pubkey").strip()
         storage_furls["v0-" + key.removeprefix("pub-v0-")] = read_secret(
-            host, "/var/lib/tahoe/storage/private/storage.furl"
+            host, f"{node_dir('storage')}/private/storage.furl"
         ).strip()
     operator = testinfra.get_host(f"podman://{INVENTORY.get_hosts('grid_clients')[0]}")
     caches = {
         petname: announced.cached(
-            read_secret(operator, f"/var/lib/tahoe/client/private/introducer_{petname}_cache.yaml")
+            read_secret(operator, f"{node_dir('client')}/private/introducer_{petname}_cache.yaml")
         )
         for petname in introducers
     }
@@ -626,7 +627,7 @@ def test_the_rebuilt_storage_node_is_repaired_to_n_shares() -> None:
     held: dict[str, set[str]] = {}
     for host in STORAGE:
         out = host.check_output(
-            "find /var/lib/tahoe/storage/storage/shares -mindepth 3 -maxdepth 3 -type f"
+            f"find {node_dir('storage')}/storage/shares -mindepth 3 -maxdepth 3 -type f"
             " -not -path '*/incoming/*'"
         )
         for path in out.split():
