@@ -9,6 +9,7 @@ as provided arguments).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -104,3 +105,88 @@ def test_options_without_default_are_not_in_defaults(role: Path) -> None:
         f"{_role_id(role)}: in defaults/main.yml, but no default in the spec "
         f"(a required option with a default is never enforced): {wrong}"
     )
+
+
+# The YAML type each argument-spec `type` accepts for a default (a template is a
+# string whatever the type: it is checked when it renders).
+_SPEC_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "path": (str,),
+    "int": (int,),
+    "float": (float, int),
+    "bool": (bool,),
+    "list": (list,),
+    "dict": (dict,),
+}
+
+
+def _type_ok(value: Any, spec_type: str) -> bool:
+    if isinstance(value, str) and "{{" in value:
+        return True
+    if spec_type in ("int", "float") and isinstance(value, bool):
+        return False
+    return isinstance(value, _SPEC_TYPES.get(spec_type, (object,)))
+
+
+@pytest.mark.parametrize("role", ROLES, ids=_role_id)
+def test_spec_types_match_their_defaults(role: Path) -> None:
+    """A default of another type than the option's (a port list defaulting to a bare
+    number, "7" for an int) is converted by the spec in some cases and crashes a task
+    in others. Mutation: `type: list` on tor_socks_port (default 9050) fails it."""
+    wrong = []
+    for entry, spec in _specs(role).items():
+        for name, option in (spec.get("options") or {}).items():
+            spec_type = option.get("type", "str")
+            default = option.get("default")
+            if default is None:
+                continue
+            if not _type_ok(default, spec_type):
+                wrong.append(f"{entry}.{name}: type {spec_type}, default {default!r}")
+            elif spec_type == "list" and isinstance(default, list) and "elements" in option:
+                wrong += [
+                    f"{entry}.{name}: elements {option['elements']}, item {item!r}"
+                    for item in default
+                    if not _type_ok(item, option["elements"])
+                ]
+    assert not wrong, f"{_role_id(role)}:\n  " + "\n  ".join(wrong)
+
+
+def _set_by_tasks(node: Any, found: set[str]) -> None:
+    """Names a role's tasks set themselves: register, set_fact keys, loop_var, vars."""
+    if isinstance(node, list):
+        for item in node:
+            _set_by_tasks(item, found)
+        return
+    if not isinstance(node, dict):
+        return
+    for key, value in node.items():
+        if key == "register" and isinstance(value, str):
+            found.add(value)
+        elif key in ("set_fact", "ansible.builtin.set_fact", "vars") and isinstance(value, dict):
+            found |= set(value)
+        elif key == "loop_control" and isinstance(value, dict) and "loop_var" in value:
+            found.add(value["loop_var"])
+        _set_by_tasks(value, found)
+
+
+@pytest.mark.parametrize("role", ROLES, ids=_role_id)
+def test_role_reads_only_declared_variables(role: Path) -> None:
+    """Every variable named with the role's prefix that its tasks, handlers and
+    templates read is an option of its argument spec, one of its vars, or set by
+    the role itself: a renamed or removed option (issue 24's *_tor_socks_port) left
+    behind in a task is caught here, not by a play failing on an undefined variable.
+    Mutation: renaming tor_onion_dir in roles/tor/vars/main.yml fails it."""
+    declared = {name for spec in _specs(role).values() for name in (spec.get("options") or {})}
+    declared |= set(_defaults(role)) | set(_load(role / "vars" / "main.yml") or {})
+    reads = set()
+    pattern = re.compile(rf"\b{re.escape(role.name)}_[a-z0-9_]+\b")
+    for sub in ("tasks", "handlers", "templates"):
+        for path in sorted((role / sub).rglob("*")) if (role / sub).is_dir() else []:
+            if not path.is_file():
+                continue
+            text = path.read_text(encoding="utf-8")
+            if path.suffix in (".yml", ".yaml"):
+                _set_by_tasks(yaml.safe_load(text), declared)
+            reads |= set(pattern.findall(text))
+    undeclared = sorted(reads - declared)
+    assert not undeclared, f"{_role_id(role)}: read but never declared nor set: {undeclared}"
