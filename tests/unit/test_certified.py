@@ -20,6 +20,7 @@ from htb import certified, cli, gridmanager
 from htb.client import ServerInfo, Status
 from htb.gui.core import status_text
 from htb.manifest import validate
+from htb.nodeconfig import grid_files
 from htb.testing.memory import MemoryClient, MemoryGrid
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -76,7 +77,8 @@ def node(
         lines += ["[grid_managers]", *(f"{k} = {v}" for k, v in managers.items())]
     (tmp_path / "tahoe.cfg").write_text("\n".join(lines) + "\n")
     if static:
-        (tmp_path / "private" / "servers.yaml").write_text(json.dumps({"storage": static}))
+        text = grid_files({}, static)["servers.yaml"]  # what htb's node gets
+        (tmp_path / "private" / "servers.yaml").write_text(text or "")
     (tmp_path / "private" / "introducer_default_cache.yaml").write_text(yaml.safe_dump(cache))
     return tmp_path
 
