@@ -63,6 +63,7 @@ def test_any_text_comes_back_equal() -> None:
 def test_tahoes_own_reader_reads_them(tmp_path: Path) -> None:
     if not TAHOE_PYTHON.exists():
         pytest.skip("no tahoe-lafs virtualenv (HTB_TAHOE)")
+    # Mutation (run): the raw text, without escaping what PyYAML cannot take, fails here.
     ann = announcement(nickname="\U0001f600 \x85 \u2028 caf\u00e9")
     files = grid_files({"p": ONION_FURL}, {"v0-x": {"ann": ann}})
     for name, text in files.items():
@@ -88,6 +89,7 @@ def test_tahoes_own_reader_reads_them(tmp_path: Path) -> None:
 
 def test_the_same_grid_gives_the_same_bytes() -> None:
     # The role's second run changes nothing: the order facts arrive in does not count.
+    # Mutation (run): json.dumps without sort_keys fails here.
     one = grid_files({"a": ONION_FURL, "b": STORAGE_FURL}, {"v0-1": {"ann": announcement()}})
     other = grid_files(
         {"b": STORAGE_FURL, "a": ONION_FURL},
