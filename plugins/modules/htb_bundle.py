@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: htb_bundle
 short_description: Build and sign an activist's self-installing htb bundle for Tails
-version_added: "0.1.0"
+version_added: "0.2.0"
 description:
   - Writes C(htb-<name>.run) into O(dest) - one self-extracting file (a POSIX sh header
     and a tar payload) that installs htb and tahoe-lafs on Tails as the user, without
@@ -117,17 +117,16 @@ key:
   sample: /srv/htb/private/bundles/operator.gpg
 """
 
-import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.htb.grid.plugins.module_utils.failure import failing_on  # noqa: E402
+from ansible_collections.htb.grid.plugins.module_utils.htb_import import ImportGuard  # noqa: E402
 
-HTB_IMPORT_ERROR: str | None = None
-try:
+HTB = ImportGuard()
+with HTB:
     from htb import bundle
     from htb.errors import HtbError
-except ImportError:
-    HTB_IMPORT_ERROR = traceback.format_exc()
 
 
 def main() -> None:
@@ -143,13 +142,9 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    if HTB_IMPORT_ERROR:
-        module.fail_json(
-            msg=missing_required_lib("hidden-tahoe-backup (the htb package)", reason="for bundles"),
-            exception=HTB_IMPORT_ERROR,
-        )
+    HTB.require(module, "for bundles")
     p = module.params
-    try:
+    with failing_on(module, HtbError):
         result = bundle.build(
             Path(p["dest"]),
             Path(p["wheelhouse"]),
@@ -160,8 +155,6 @@ def main() -> None:
             python_version=p["python_version"],
             check=module.check_mode,
         )
-    except HtbError as exc:
-        module.fail_json(msg=str(exc))
     module.exit_json(
         changed=result.changed or result.signed or result.key_changed,
         path=str(result.path),

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: htb_client_config
 short_description: The tahoe.cfg sections of a Tor-only Tahoe client, as htb writes them
-version_added: "0.1.0"
+version_added: "0.2.0"
 description:
   - Returns the tahoe.cfg settings of a client node that reaches the grid only through
     Tor and listens nowhere - C(reveal-IP-address = false), C(tub.port) and
@@ -91,15 +91,13 @@ config:
     grid_managers: {default: pub-v0-ywtp6g5252he245dh4tbipcvz2wrqb45cjngleab4vgzoghx3ima}
 """
 
-import traceback  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.htb.grid.plugins.module_utils.failure import failing_on  # noqa: E402
+from ansible_collections.htb.grid.plugins.module_utils.htb_import import ImportGuard  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
-
-HTB_IMPORT_ERROR: str | None = None
-try:
+HTB = ImportGuard()
+with HTB:
     from htb.nodeconfig import tor_client_config
-except ImportError:
-    HTB_IMPORT_ERROR = traceback.format_exc()
 
 
 def main() -> None:
@@ -115,16 +113,9 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    if HTB_IMPORT_ERROR:
-        module.fail_json(
-            msg=missing_required_lib(
-                "hidden-tahoe-backup (the htb package)",
-                reason="for the client settings htb writes",
-            ),
-            exception=HTB_IMPORT_ERROR,
-        )
+    HTB.require(module, "for the client settings htb writes")
     p = module.params
-    try:
+    with failing_on(module, ValueError):
         config = tor_client_config(
             p["socks_port"],
             p["control_port"] or None,
@@ -132,8 +123,6 @@ def main() -> None:
             force_foolscap=p["force_foolscap"],
             grid_managers=p["grid_managers"],
         )
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
     module.exit_json(changed=False, config=config)
 
 

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: htb_grid_manager
 short_description: Keep a sealed Tahoe Grid Manager key and certify storage nodes with it
-version_added: "0.1.0"
+version_added: "0.2.0"
 description:
   - A Tahoe-LAFS client that trusts a Grid Manager (tahoe.cfg C([grid_managers])) uploads
     only to storage servers whose announcement carries an unexpired certificate signed by
@@ -31,34 +31,12 @@ options:
     description: The sealed key file.
     type: path
     required: true
-  passphrase:
-    description: The passphrase of the key file. Never shown in any output.
-    type: str
-  passphrase_file:
-    description:
-      - A file whose first line is the passphrase, read as C(htb --passphrase-file) reads it.
-      - One of O(passphrase) and O(passphrase_file) is required.
-    type: path
   create:
     description:
       - Create the key (and the file) when O(path) does not exist. V(false) - a missing
         file is an error (for example a run that must use the key kept offline).
     type: bool
     default: true
-  allow_weak_passphrase:
-    description: Seal a new key even under a passphrase estimated under 64 bits. Tests only.
-    type: bool
-    default: false
-  kdf_opslimit:
-    description:
-      - Argon2id passes for a new key file (default libsodium's MODERATE, 3).
-      - Lower is for tests only.
-    type: int
-  kdf_memlimit_mib:
-    description:
-      - Argon2id memory for a new key file, in MiB (default 256).
-      - Lower is for tests only.
-    type: int
   node_public_key:
     description:
       - The storage node's public key (its C(node.pubkey), C(pub-v0-...)) to certify.
@@ -82,6 +60,8 @@ options:
         this (a node whose certificate expired gets no new shares).
     type: int
     default: 30
+extends_documentation_fragment:
+  - htb.grid.sealing
 requirements:
   - hidden-tahoe-backup (the C(htb) package of this repository)
   - PyNaCl >= 1.5
@@ -140,27 +120,28 @@ renewal:
 """
 
 import json  # noqa: E402
-import traceback  # noqa: E402
 from datetime import UTC, datetime, timedelta  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.htb.grid.plugins.module_utils.failure import Fail, failing_on  # noqa: E402
+from ansible_collections.htb.grid.plugins.module_utils.htb_import import (  # noqa: E402
+    HTB_AND_NACL,
+    ImportGuard,
+)
+from ansible_collections.htb.grid.plugins.module_utils.sealing import (  # noqa: E402
+    sealing_argument_spec,
+)
 
-HTB_IMPORT_ERROR: str | None = None
-try:
+HTB = ImportGuard(HTB_AND_NACL)
+with HTB:
     from htb import gridmanager
     from htb import passphrase as htb_passphrase
     from htb.errors import HtbError
     from htb.manifest import KdfParams, write_atomic
-except ImportError:
-    HTB_IMPORT_ERROR = traceback.format_exc()
 
 MAX_VALIDITY_DAYS = 5 * 365
-
-
-class _Fail(Exception):
-    """A message for fail_json."""
 
 
 def _kdf(p: dict[str, Any]) -> KdfParams:
@@ -175,7 +156,7 @@ def _key(module: AnsibleModule, secret: str) -> tuple[str | None, bool]:
         # A file that does not open is never replaced: it may be the only copy.
         return gridmanager.open_key(path.read_bytes(), secret), False
     if not p["create"]:
-        raise _Fail(f"no Grid Manager key at {path} (create is false)")
+        raise Fail(f"no Grid Manager key at {path} (create is false)")
     if module.check_mode:
         return None, True
     htb_passphrase.check(secret, allow_weak=p["allow_weak_passphrase"])
@@ -189,9 +170,9 @@ def _key(module: AnsibleModule, secret: str) -> tuple[str | None, bool]:
 def _certify(module: AnsibleModule, private: str | None, result: dict[str, Any]) -> None:
     p = module.params
     if not 1 <= p["validity_days"] <= MAX_VALIDITY_DAYS:
-        raise _Fail(f"validity_days must be 1 to {MAX_VALIDITY_DAYS}, not {p['validity_days']}")
+        raise Fail(f"validity_days must be 1 to {MAX_VALIDITY_DAYS}, not {p['validity_days']}")
     if not 0 <= p["renew_days"] < p["validity_days"]:
-        raise _Fail("renew_days must be at least 0 and less than validity_days")
+        raise Fail("renew_days must be at least 0 and less than validity_days")
     current = p["certificate"] or None
     if isinstance(current, str) and not current.strip():
         current = None
@@ -220,12 +201,8 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "path": {"type": "path", "required": True},
-            "passphrase": {"type": "str", "no_log": True},
-            "passphrase_file": {"type": "path"},
+            **sealing_argument_spec(),
             "create": {"type": "bool", "default": True},
-            "allow_weak_passphrase": {"type": "bool", "default": False},
-            "kdf_opslimit": {"type": "int"},
-            "kdf_memlimit_mib": {"type": "int"},
             "node_public_key": {"type": "str"},
             "certificate": {"type": "raw"},
             "validity_days": {"type": "int", "default": 90},
@@ -234,15 +211,9 @@ def main() -> None:
         mutually_exclusive=[("passphrase", "passphrase_file")],
         supports_check_mode=True,
     )
-    if HTB_IMPORT_ERROR:
-        module.fail_json(
-            msg=missing_required_lib(
-                "hidden-tahoe-backup (the htb package)", reason="for the Grid Manager"
-            ),
-            exception=HTB_IMPORT_ERROR,
-        )
+    HTB.require(module, "for the Grid Manager")
     p = module.params
-    try:
+    with failing_on(module, HtbError):
         private, created = _key(
             module,
             htb_passphrase.from_options(
@@ -256,8 +227,6 @@ def main() -> None:
         }
         if p["node_public_key"] is not None:
             _certify(module, private, result)
-    except (HtbError, _Fail) as exc:
-        module.fail_json(msg=str(exc))
     module.exit_json(**result)
 
 

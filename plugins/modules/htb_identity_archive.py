@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: htb_identity_archive
 short_description: Keep every server node's identity in one sealed archive; open it to rebuild
-version_added: "0.1.0"
+version_added: "0.2.0"
 description:
   - A node's identity is what its clients know it by - its onion service keys and its Tahoe
     node's certificate, key and FURL files (as M(htb.grid.htb_node_identity) reads them). Restored
@@ -32,14 +32,6 @@ options:
     description: The sealed archive file.
     type: path
     required: true
-  passphrase:
-    description: The archive's passphrase. Never shown in any output.
-    type: str
-  passphrase_file:
-    description:
-      - A file whose first line is the passphrase, read as C(htb --passphrase-file) reads it.
-      - One of O(passphrase) and O(passphrase_file) is required.
-    type: path
   state:
     description:
       - V(present) - the archive holds O(hosts) (and O(grid_manager_key_path)'s file).
@@ -73,20 +65,8 @@ options:
         file that differs is an error; nothing is overwritten.
     type: bool
     default: false
-  allow_weak_passphrase:
-    description: Seal a new archive even under a passphrase estimated under 64 bits. Tests only.
-    type: bool
-    default: false
-  kdf_opslimit:
-    description:
-      - Argon2id passes when the archive is (re)sealed (default libsodium's MODERATE, 3).
-      - Lower is for tests only.
-    type: int
-  kdf_memlimit_mib:
-    description:
-      - Argon2id memory when the archive is (re)sealed, in MiB (default 256).
-      - Lower is for tests only.
-    type: int
+extends_documentation_fragment:
+  - htb.grid.sealing
 requirements:
   - hidden-tahoe-backup (the C(htb) package of this repository)
   - PyNaCl >= 1.5
@@ -150,24 +130,25 @@ grid_manager_key_restored:
   type: bool
 """
 
-import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.htb.grid.plugins.module_utils.failure import Fail, failing_on  # noqa: E402
+from ansible_collections.htb.grid.plugins.module_utils.htb_import import (  # noqa: E402
+    HTB_AND_NACL,
+    ImportGuard,
+)
+from ansible_collections.htb.grid.plugins.module_utils.sealing import (  # noqa: E402
+    sealing_argument_spec,
+)
 
-HTB_IMPORT_ERROR: str | None = None
-try:
+HTB = ImportGuard(HTB_AND_NACL)
+with HTB:
     from htb import identity
     from htb import passphrase as htb_passphrase
     from htb.errors import HtbError
     from htb.manifest import KdfParams, write_atomic
-except ImportError:
-    HTB_IMPORT_ERROR = traceback.format_exc()
-
-
-class _Fail(Exception):
-    """A message for fail_json."""
 
 
 def _open(path: Path, secret: str) -> tuple[dict[str, Any], bytes | None]:
@@ -187,7 +168,7 @@ def _present(module: AnsibleModule, secret: str) -> dict[str, Any]:
             key = key_path.read_bytes()
         # In check mode a first run has no key yet (htb_grid_manager would create it).
         elif not module.check_mode:
-            raise _Fail(f"no Grid Manager key file at {key_path}")
+            raise Fail(f"no Grid Manager key file at {key_path}")
     updated = sorted(h for h, i in p["hosts"].items() if old_hosts.get(h) != i)
     changed = not path.exists() or bool(updated) or key != old_key
     if changed:
@@ -207,13 +188,13 @@ def _present(module: AnsibleModule, secret: str) -> dict[str, Any]:
 def _restore_key(module: AnsibleModule, key: bytes | None) -> bool:
     p = module.params
     if not p["grid_manager_key_path"]:
-        raise _Fail("restore_grid_manager_key needs grid_manager_key_path")
+        raise Fail("restore_grid_manager_key needs grid_manager_key_path")
     if key is None:
-        raise _Fail("the identity archive holds no Grid Manager key")
+        raise Fail("the identity archive holds no Grid Manager key")
     target = Path(p["grid_manager_key_path"])
     if target.exists():
         if target.read_bytes() != key:
-            raise _Fail(
+            raise Fail(
                 f"{target} exists and differs from the archive's Grid Manager key:"
                 " move it away by hand to restore"
             )
@@ -229,12 +210,12 @@ def _opened(module: AnsibleModule, secret: str) -> dict[str, Any]:
     p = module.params
     path = Path(p["path"])
     if not path.is_file():
-        raise _Fail(f"no identity archive at {path}: nothing to rebuild from")
+        raise Fail(f"no identity archive at {path}: nothing to rebuild from")
     hosts, key = identity.open_archive(path.read_bytes(), secret)
     missing = [n for n in p["names"] if n not in hosts]
     if missing:
         held = ", ".join(sorted(hosts)) or "none"
-        raise _Fail(f"not in the identity archive: {', '.join(missing)} (it holds: {held})")
+        raise Fail(f"not in the identity archive: {', '.join(missing)} (it holds: {held})")
     restored = _restore_key(module, key) if p["restore_grid_manager_key"] else False
     return {
         "changed": restored,
@@ -249,35 +230,23 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "path": {"type": "path", "required": True},
-            "passphrase": {"type": "str", "no_log": True},
-            "passphrase_file": {"type": "path"},
+            **sealing_argument_spec(),
             "state": {"type": "str", "choices": ["present", "opened"], "default": "present"},
             "hosts": {"type": "dict", "default": {}, "no_log": True},
             "grid_manager_key_path": {"type": "path"},
             "names": {"type": "list", "elements": "str", "default": []},
             "restore_grid_manager_key": {"type": "bool", "default": False},
-            "allow_weak_passphrase": {"type": "bool", "default": False},
-            "kdf_opslimit": {"type": "int"},
-            "kdf_memlimit_mib": {"type": "int"},
         },
         mutually_exclusive=[("passphrase", "passphrase_file")],
         supports_check_mode=True,
     )
-    if HTB_IMPORT_ERROR:
-        module.fail_json(
-            msg=missing_required_lib(
-                "hidden-tahoe-backup (the htb package)", reason="for the identity archive"
-            ),
-            exception=HTB_IMPORT_ERROR,
-        )
+    HTB.require(module, "for the identity archive")
     p = module.params
-    try:
+    with failing_on(module, HtbError):
         secret = htb_passphrase.from_options(
             p["passphrase"], p["passphrase_file"], "identity_passphrase"
         )
         result = _present(module, secret) if p["state"] == "present" else _opened(module, secret)
-    except (HtbError, _Fail) as exc:
-        module.fail_json(msg=str(exc))
     module.exit_json(**result)
 
 

@@ -68,23 +68,12 @@ options:
       - The rootcaps, FURLs, keys and convergence secret in it are secrets - they are masked
         in every output.
     type: dict
-  passphrase:
-    description:
-      - The passphrase to seal with. Never shown in any output.
-      - Mutually exclusive with O(generate_passphrase).
-    type: str
-  passphrase_file:
-    description:
-      - A file whose first line is the passphrase, read as C(htb --passphrase-file) reads it -
-        UTF-8 text (a leading BOM is ignored), at most 64 KiB, the passphrase ending at the
-        first line feed (one carriage return before it removed).
-      - With O(generate_passphrase) and no such file yet, the generated passphrase is
-        written there (mode 0600) so that a re-run seals with the same one.
-    type: path
   generate_passphrase:
     description:
       - Generate a word passphrase (EFF long list) when O(passphrase_file) does not
-        exist yet (or is not given).
+        exist yet (or is not given), and write it there (mode 0600) so that a re-run
+        seals with the same one.
+      - Mutually exclusive with O(passphrase).
       - Without O(passphrase_file), O(return_passphrase=true) is required - the
         passphrase would be lost otherwise.
     type: bool
@@ -102,12 +91,6 @@ options:
     description: Number of words of a generated passphrase (12.9 bits each), 1 to 100.
     type: int
     default: 7
-  allow_weak_passphrase:
-    description:
-      - Seal even if the passphrase's estimated entropy is under 64 bits.
-        Only for tests and demos.
-    type: bool
-    default: false
   armor:
     description:
       - Write the ASCII-armored text form (survives e-mail and chat) instead of the
@@ -125,16 +108,6 @@ options:
       - With O(state=absent) the QR code is removed too.
       - Needs the C(segno) Python library, imported only when this is set.
     type: path
-  kdf_opslimit:
-    description:
-      - Argon2id operations per guess. Defaults to libsodium's MODERATE (3).
-      - Lower values are for tests only.
-    type: int
-  kdf_memlimit_mib:
-    description:
-      - Argon2id memory per guess, in MiB. Defaults to libsodium's MODERATE (256).
-      - Lower values are for tests only.
-    type: int
   force:
     description:
       - Reseal even when the existing file holds the same manifest, and replace an
@@ -152,6 +125,7 @@ options:
     default: false
 extends_documentation_fragment:
   - ansible.builtin.files
+  - htb.grid.sealing
 attributes:
   check_mode:
     support: full

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: htb_node_identity
 short_description: Read or restore the identity files of a host's onion services and Tahoe nodes
-version_added: "0.1.0"
+version_added: "0.2.0"
 description:
   - A node of the grid is its keys - the onion service's Ed25519 key (its C(.onion)
     address) and the Tahoe node's TLS key and certificate (its node id, in every FURL
@@ -175,18 +175,20 @@ restored:
 
 import base64  # noqa: E402
 import binascii  # noqa: E402
-import contextlib  # noqa: E402
 import errno  # noqa: E402
-import grp  # noqa: E402
 import os  # noqa: E402
 import posixpath  # noqa: E402
-import pwd  # noqa: E402
-import re  # noqa: E402
 import stat  # noqa: E402
-import tempfile  # noqa: E402
 from typing import Any  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.htb.grid.plugins.module_utils.failure import Fail, failing_on  # noqa: E402
+from ansible_collections.htb.grid.plugins.module_utils.node_files import (  # noqa: E402
+    fsync_dir,
+    octal_mode,
+    owner_ids,
+    write_private,
+)
 
 TOR_FILES = ("hs_ed25519_secret_key", "hs_ed25519_public_key", "hostname")
 TOR_REQUIRED = "hs_ed25519_secret_key"
@@ -199,13 +201,6 @@ TAHOE_FILES = (
 )
 TAHOE_REQUIRED = "private/node.pem"
 TAHOE_MARKER = "tahoe.cfg"
-# A leading zero so that YAML's unquoted 0600 (the integer 384, "384" here) is refused
-# rather than read as another mode.
-_MODE = re.compile(r"0[0-7]{3}")
-
-
-class _Fail(Exception):
-    """A message for fail_json: one line, paths only, never a file's content."""
 
 
 def _lstat(path: str) -> os.stat_result | None:
@@ -215,9 +210,9 @@ def _lstat(path: str) -> os.stat_result | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise _Fail(f"{path}: {exc.strerror}") from None
+        raise Fail(f"{path}: {exc.strerror}") from None
     if stat.S_ISLNK(st.st_mode):
-        raise _Fail(f"{path} is a symlink: refused (this module runs as root and follows none)")
+        raise Fail(f"{path} is a symlink: refused (this module runs as root and follows none)")
     return st
 
 
@@ -232,9 +227,9 @@ def _inspect(base: str, rel: str) -> os.stat_result | None:
             return None
         last = i == len(parts) - 1
         if last and not stat.S_ISREG(st.st_mode):
-            raise _Fail(f"{path} is not a regular file")
+            raise Fail(f"{path} is not a regular file")
         if not last and not stat.S_ISDIR(st.st_mode):
-            raise _Fail(f"{path} is not a directory")
+            raise Fail(f"{path} is not a directory")
         if last:
             return st
     return None  # rel is never empty
@@ -248,11 +243,11 @@ def _read(path: str) -> bytes:
         fd = os.open(path, flags)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise _Fail(f"{path} is a symlink: refused") from None
-        raise _Fail(f"{path}: cannot read it ({exc.strerror})") from None
+            raise Fail(f"{path} is a symlink: refused") from None
+        raise Fail(f"{path}: cannot read it ({exc.strerror})") from None
     with os.fdopen(fd, "rb") as f:
         if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise _Fail(f"{path} is not a regular file")
+            raise Fail(f"{path} is not a regular file")
         return f.read()
 
 
@@ -262,7 +257,7 @@ def _subdirs(base: str) -> list[str]:
     if st is None:
         return []
     if not stat.S_ISDIR(st.st_mode):
-        raise _Fail(f"{base} is not a directory")
+        raise Fail(f"{base} is not a directory")
     names = []
     for name in sorted(os.listdir(base)):
         entry = _lstat(os.path.join(base, name))
@@ -310,7 +305,7 @@ def _check_relpath(rel: Any) -> str:
         and ".." not in rel.split("/")
     )
     if not ok:
-        raise _Fail(
+        raise Fail(
             f"files: {rel!r} is not a normalized path relative to the directory "
             "(no absolute path, no '..')"
         )
@@ -319,66 +314,39 @@ def _check_relpath(rel: Any) -> str:
 
 def _decode(rel: str, value: Any) -> bytes:
     if not isinstance(value, str):
-        raise _Fail(f"files: the content of {rel!r} is not a base64 string")
+        raise Fail(f"files: the content of {rel!r} is not a base64 string")
     try:
         # Whitespace is dropped: a base64 text folded over lines in YAML is still valid.
         return base64.b64decode("".join(value.split()), validate=True)
     except (binascii.Error, ValueError):
-        raise _Fail(f"files: the content of {rel!r} is not valid base64") from None
-
-
-def _mode(option: str, value: str) -> int:
-    if not _MODE.fullmatch(value):
-        raise _Fail(f"{option}: {value!r} is not an octal mode such as '0600' (quote it in YAML)")
-    return int(value, 8)
-
-
-def _ids(owner: str, group: str | None) -> tuple[int, int]:
-    try:
-        uid = pwd.getpwnam(owner).pw_uid
-    except KeyError:
-        raise _Fail(f"owner: no user {owner!r} on this host") from None
-    group = owner if group is None else group
-    try:
-        gid = grp.getgrnam(group).gr_gid
-    except KeyError:
-        raise _Fail(f"group: no group {group!r} on this host") from None
-    return uid, gid
+        raise Fail(f"files: the content of {rel!r} is not valid base64") from None
 
 
 def plan_restore(directory: str, files: dict[str, Any]) -> list[tuple[str, bytes]]:
     """The files to write, sorted; checks every file before anything is written."""
     st = _lstat(directory)
     if st is None:
-        raise _Fail(
+        raise Fail(
             f"directory {directory} does not exist: restore writes into the existing "
             "directory of the service or node (its role makes it)"
         )
     if not stat.S_ISDIR(st.st_mode):
-        raise _Fail(f"directory {directory} is not a directory")
+        raise Fail(f"directory {directory} is not a directory")
     decoded = [(rel, _decode(rel, files[rel])) for rel in sorted(map(_check_relpath, files))]
     # A path that is both a file and a directory above another would fail half-way.
-    for rel, _ in decoded:
+    for rel, _data in decoded:
         if any(other.startswith(rel + "/") for other in files):
-            raise _Fail(f"files: {rel!r} is both a file and a directory above another file")
+            raise Fail(f"files: {rel!r} is both a file and a directory above another file")
     missing = []
     for rel, data in decoded:
         if _inspect(directory, rel) is None:
             missing.append((rel, data))
         elif _read(os.path.join(directory, rel)) != data:
-            raise _Fail(
+            raise Fail(
                 f"{os.path.join(directory, rel)} exists and differs from the identity archive: "
                 "this host already has another identity; remove it by hand to restore"
             )
     return missing
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _make_dirs(directory: str, rel: str, uid: int, gid: int, dir_mode: int) -> str:
@@ -391,46 +359,27 @@ def _make_dirs(directory: str, rel: str, uid: int, gid: int, dir_mode: int) -> s
         except FileExistsError:
             st = _lstat(path)
             if st is None or not stat.S_ISDIR(st.st_mode):
-                raise _Fail(f"{path} is not a directory") from None
+                raise Fail(f"{path} is not a directory") from None
             continue
         os.chown(path, uid, gid, follow_symlinks=False)
         os.chmod(path, dir_mode)  # mkdir's mode is filtered by the umask
-        _fsync_dir(os.path.dirname(path))
+        fsync_dir(os.path.dirname(path))
     return path
 
 
 def _write_new(path: str, data: bytes, uid: int, gid: int, mode: int) -> None:
     """Write path, which must not exist, whole or not at all."""
-    parent = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchown(f.fileno(), uid, gid)
-            os.fchmod(f.fileno(), mode)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            # link, unlike rename, never replaces a file that appeared since the check.
-            os.link(tmp, path, follow_symlinks=False)
-        except FileExistsError:
-            raise _Fail(f"{path} appeared while restoring: left as it is") from None
-        except OSError:
-            # A filesystem without hard links: rename, after checking once more.
-            if os.path.lexists(path):
-                raise _Fail(f"{path} appeared while restoring: left as it is") from None
-            os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    _fsync_dir(parent)
+        write_private(path, data, uid, gid, mode, replace=False)
+    except FileExistsError:
+        raise Fail(f"{path} appeared while restoring: left as it is") from None
 
 
 def restore(module: AnsibleModule) -> dict[str, Any]:
     p = module.params
-    mode = _mode("mode", p["mode"])
-    dir_mode = _mode("dir_mode", p["dir_mode"])
-    uid, gid = _ids(p["owner"], p["group"])
+    mode = octal_mode("mode", p["mode"])
+    dir_mode = octal_mode("dir_mode", p["dir_mode"])
+    uid, gid = owner_ids(p["owner"], p["group"])
     directory = p["directory"]
     missing = plan_restore(directory, p["files"])
     done: list[str] = []
@@ -440,14 +389,14 @@ def restore(module: AnsibleModule) -> dict[str, Any]:
             _write_new(os.path.join(parent, os.path.basename(rel)), data, uid, gid, mode)
         except OSError as exc:
             why = f"{os.path.join(directory, rel)}: cannot write it ({exc.strerror})"
-        except _Fail as exc:
+        except Fail as exc:
             why = str(exc)
         else:
             done.append(rel)
             continue
         # Whatever was written before stays: say what, for the operator's next step.
-        raise _Fail(f"{why}; restored before this error: {done}" if done else why)
-    return {"changed": bool(missing), "restored": [rel for rel, _ in missing]}
+        raise Fail(f"{why}; restored before this error: {done}" if done else why)
+    return {"changed": bool(missing), "restored": [rel for rel, _data in missing]}
 
 
 def main() -> None:
@@ -467,14 +416,12 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
-    try:
+    with failing_on(module):
         result: dict[str, Any]
         if p["state"] == "read":
             result = {"changed": False, **read_identity(p["tor_onion_dir"], p["tahoe_base_dir"])}
         else:
             result = restore(module)
-    except _Fail as exc:
-        module.fail_json(msg=str(exc))
     module.exit_json(**result)
 
 

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: htb_private_file
 short_description: Write a secret file (a FURL, a key) with no copy on the way
-version_added: "0.1.0"
+version_added: "0.2.0"
 description:
   - Writes O(content) to O(path), whole or not at all - a temporary file in the same
     directory, given its owner and mode before a byte is written, synced, then renamed
@@ -77,37 +77,17 @@ path:
   sample: /var/lib/tahoe/client/private/introducers.yaml
 """
 
-import contextlib  # noqa: E402
 import errno  # noqa: E402
-import grp  # noqa: E402
 import os  # noqa: E402
-import pwd  # noqa: E402
-import re  # noqa: E402
 import stat  # noqa: E402
-import tempfile  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-
-# A leading zero so that YAML's unquoted 0600 (the integer 384, "384" here) is refused
-# rather than read as another mode.
-_MODE = re.compile(r"0[0-7]{3}")
-
-
-class _Fail(Exception):
-    """A message for fail_json: one line, the path only, never the content."""
-
-
-def _ids(owner: str, group: str | None) -> tuple[int, int]:
-    try:
-        uid = pwd.getpwnam(owner).pw_uid
-    except KeyError:
-        raise _Fail(f"owner: no user {owner!r} on this host") from None
-    group = owner if group is None else group
-    try:
-        gid = grp.getgrnam(group).gr_gid
-    except KeyError:
-        raise _Fail(f"group: no group {group!r} on this host") from None
-    return uid, gid
+from ansible_collections.htb.grid.plugins.module_utils.failure import Fail, failing_on  # noqa: E402
+from ansible_collections.htb.grid.plugins.module_utils.node_files import (  # noqa: E402
+    octal_mode,
+    owner_ids,
+    write_private,
+)
 
 
 def _current(path: str) -> tuple[os.stat_result, bytes] | None:
@@ -120,12 +100,12 @@ def _current(path: str) -> tuple[os.stat_result, bytes] | None:
         return None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise _Fail(f"{path} is a symlink: refused") from None
-        raise _Fail(f"{path}: cannot read it ({exc.strerror})") from None
+            raise Fail(f"{path} is a symlink: refused") from None
+        raise Fail(f"{path}: cannot read it ({exc.strerror})") from None
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode):
-            raise _Fail(f"{path} is not a regular file")
+            raise Fail(f"{path} is not a regular file")
         return st, f.read()
 
 
@@ -134,36 +114,10 @@ def _check_parent(path: str) -> str:
     try:
         st = os.lstat(parent)
     except OSError as exc:
-        raise _Fail(f"{parent}: {exc.strerror} (the directory must exist)") from None
+        raise Fail(f"{parent}: {exc.strerror} (the directory must exist)") from None
     if not stat.S_ISDIR(st.st_mode):
-        raise _Fail(f"{parent} is not a directory")
+        raise Fail(f"{parent} is not a directory")
     return parent
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write(path: str, data: bytes, uid: int, gid: int, mode: int) -> None:
-    parent = _check_parent(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            # mkstemp's file is 0600 and root's: owner and mode before the content.
-            os.fchown(f.fileno(), uid, gid)
-            os.fchmod(f.fileno(), mode)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    _fsync_dir(parent)
 
 
 def _set_attributes(path: str, uid: int, gid: int, mode: int) -> None:
@@ -179,14 +133,12 @@ def apply(
     path: str, content: str, owner: str, group: str | None, mode_text: str, check: bool
 ) -> bool:
     """Whether path changed (would change, in check mode)."""
-    if not _MODE.fullmatch(mode_text):
-        raise _Fail(f"mode: {mode_text!r} is not an octal mode such as '0600' (quote it in YAML)")
-    mode = int(mode_text, 8)
+    mode = octal_mode("mode", mode_text)
     data = content.encode("utf-8")
     if check and not os.path.lexists(os.path.dirname(path) or "."):
         # A new node in check mode: its directory (and user) come from earlier tasks.
         return True
-    uid, gid = _ids(owner, group)
+    uid, gid = owner_ids(owner, group)
     _check_parent(path)
     found = _current(path)
     if found is not None and found[1] == data:
@@ -198,9 +150,9 @@ def apply(
         return True
     if not check:
         try:
-            _write(path, data, uid, gid, mode)
+            write_private(path, data, uid, gid, mode)
         except OSError as exc:
-            raise _Fail(f"{path}: cannot write it ({exc.strerror})") from None
+            raise Fail(f"{path}: cannot write it ({exc.strerror})") from None
     return True
 
 
@@ -216,12 +168,10 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
-    try:
+    with failing_on(module):
         changed = apply(
             p["path"], p["content"], p["owner"], p["group"], p["mode"], module.check_mode
         )
-    except _Fail as exc:
-        module.fail_json(msg=str(exc))
     module.exit_json(changed=changed, path=p["path"])
 
 

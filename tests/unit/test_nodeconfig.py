@@ -123,7 +123,10 @@ def test_the_module_returns_the_definition(tmp_path: Path) -> None:
         ),
         encoding="utf-8",
     )
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    # collections/: the module's imports of ansible_collections.htb.grid (its module_utils).
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), str(REPO / "collections")])
+    )
     out = subprocess.run(
         [sys.executable, str(REPO / "library" / "htb_client_config.py"), str(args)],
         capture_output=True,

@@ -208,9 +208,13 @@ def test_defect_10_new_passphrase_has_its_own_sources(
     assert pw.read(**new) == "the new one"
 
 
-def _ansible_module() -> ModuleType:
+def _ansible_module(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     pytest.importorskip("ansible")
-    path = Path(__file__).resolve().parents[2] / "library" / "htb_manifest.py"
+    repo = Path(__file__).resolve().parents[2]
+    # Its module_utils imports (ansible_collections.htb.grid) resolve through the
+    # checkout's link collections/ansible_collections/htb/grid, as ansible.cfg's do.
+    monkeypatch.syspath_prepend(str(repo / "collections"))
+    path = repo / "library" / "htb_manifest.py"
     spec = importlib.util.spec_from_file_location("htb_manifest_module", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -223,8 +227,10 @@ def _params(**params: object) -> SimpleNamespace:
     return SimpleNamespace(params={**base, "passphrase_words": 7, **params})
 
 
-def test_defect_3_ansible_module_reads_passphrase_files_like_htb(tmp_path: Path) -> None:
-    mod = _ansible_module()
+def test_defect_3_ansible_module_reads_passphrase_files_like_htb(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mod = _ansible_module(monkeypatch)
     f = tmp_path / "pw"
     f.write_bytes(b"\xef\xbb\xbf" + _long_words().encode() + b"\r\nsecond\n")
     assert mod._resolve_passphrase(_params(passphrase_file=str(f))) == (_long_words(), False)
@@ -235,13 +241,15 @@ def test_defect_3_ansible_module_reads_passphrase_files_like_htb(tmp_path: Path)
         mod._resolve_passphrase(_params(passphrase="abc\ud800"))
 
 
-def test_defect_2_ansible_module_long_and_out_of_range_passphrases() -> None:
-    mod = _ansible_module()
+def test_defect_2_ansible_module_long_and_out_of_range_passphrases(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mod = _ansible_module(monkeypatch)
     secret, generated = mod._resolve_passphrase(
         _params(generate_passphrase=True, passphrase_words=100)
     )
     assert generated and len(secret.split()) == 100
     assert pw.check(secret).bits >= pw.MIN_BITS  # what the module checks next
     for words in (0, -1, 101):
-        with pytest.raises(mod._Fail, match="passphrase_words must be 1 to 100"):
+        with pytest.raises(mod.Fail, match="passphrase_words must be 1 to 100"):
             mod._resolve_passphrase(_params(generate_passphrase=True, passphrase_words=words))
