@@ -60,10 +60,10 @@ author:
 """
 
 EXAMPLES = r"""
-- name: Write the grid the node joins
-  htb_private_file:
+- name: Write the grid the node joins (htb's one writer of the grid files)
+  htb.grid.htb_private_file:
     path: /var/lib/tahoe/client/private/introducers.yaml
-    content: "{{ {'introducers': grid_introducers} | to_nice_yaml(indent=2) }}"
+    content: "{{ (grid | htb.grid.grid_files)['introducers.yaml'] }}"
     owner: tahoe-client
     mode: "0600"
   no_log: true
