@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fuzz htb's whole reading path: 100 000 hostile inputs and more (issue 13).
 
-Same generator and judge as the CI slice (tests/hostile.py, tests/unit/test_fuzz.py):
+Same generator and judge as the CI slice (tests/hostile/, tests/unit/test_fuzz.py):
 ``htb unseal`` on mutated binary, armored and 2014 manifests and on properly sealed
 hostile plaintexts, ``htb seal`` on hostile plaintext JSON, all in-process through
 ``htb.cli.main`` with $HTB_PASSPHRASE. Prints inputs per kind, time, refusals by exit

@@ -22,7 +22,7 @@ description:
     M(htb.grid.htb_manifest)), C(SHA256SUMS) of every file and the installer
     (C(htb.bundle_installer)). On Tails the activist runs it only after her own gpg
     checked the signer against the fingerprint she got in person (C(--assert-signer);
-    the command is in the bundle's header and the README). The header embeds
+    the command is in the bundle's header and docs/activist-guide.md). The header embeds
     O(fingerprint) and checks again - it unpacks nothing unless gpg reports a valid
     signature by that key (C(VALIDSIG)) with C(operator.gpg) beside it.
   - The same inputs give the same bytes. The bundle is rewritten only when its bytes

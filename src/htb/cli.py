@@ -770,7 +770,9 @@ def _parser() -> _Parser:
     )
     as_json = _Parser(allow_abbrev=False, add_help=False)
     as_json.add_argument(
-        "--json", action="store_true", help="one JSON object on standard output (see README)"
+        "--json",
+        action="store_true",
+        help="one JSON object on standard output (see docs/activist-guide.md)",
     )
     verb("status", cmd_status, "connected storage servers against shares.happy", node, as_json)
     verb(
