@@ -87,7 +87,12 @@ def tahoe_retrying(*args: str, servers: int, attempts: int = 4):
 
 
 def connected_servers() -> int:
-    welcome = json.loads(CLIENT.check_output("curl -sS http://127.0.0.1:3456/?t=json"))
+    # Right after a (re)start the node's web API does not answer yet (curl 7): none
+    # connected so far, and wait_for_servers' bound decides.
+    answer = CLIENT.run("curl -sS http://127.0.0.1:3456/?t=json")
+    if answer.rc != 0:
+        return 0
+    welcome = json.loads(answer.stdout)
     return sum(
         str(s.get("connection_status", "")).lower().startswith("connected")
         for s in welcome["servers"]
