@@ -131,7 +131,6 @@ from hostile.leaks import (  # noqa: F401
     WEAK_PASSPHRASE,
     WRITEKEY,
     WRONG_PASSPHRASE,
-    _b32,
     leaks,
     read_only_cap,
 )

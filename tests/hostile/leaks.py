@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
+from testbed_memsearch import memsearch
 
 # --- recognizable secrets: none may ever appear in htb's output --------------------
 PASSPHRASE = "quokka lantern mosaic leakpassword fidelity outsmart gurgle"
@@ -28,18 +27,8 @@ NURL = f"pb+tor://{NURL_HASH}@{ONION}:3459/{NURL_SWISS}#v=1"
 CLIENT_AUTH_KEY = "LEAKCLIENTAUTHKEY" + "Q" * 35  # 52 characters [A-Z2-7]
 
 
-def _b32(data: bytes) -> str:
-    return base64.b32encode(data).decode().rstrip("=").lower()
-
-
-def read_only_cap(writecap: str) -> str:
-    """Tahoe's DIR2-RO form: readkey = SHA256d(netstring(tag) + writekey)[:16]."""
-    _, _, writekey, fingerprint = writecap.split(":")
-    raw = base64.b32decode(writekey.upper() + "=" * (-len(writekey) % 8))
-    tag = b"allmydata_mutable_writekey_to_readkey_v1"
-    inner = hashlib.sha256(b"%d:%s," % (len(tag), tag) + raw).digest()
-    readkey = hashlib.sha256(inner).digest()[:16]
-    return f"URI:DIR2-RO:{_b32(readkey)}:{fingerprint}"
+# Tahoe's DIR2-RO form of a cap: the test bed's one implementation (it runs on the laptop).
+read_only_cap = memsearch.read_only_cap
 
 
 ROOTCAP_RO = read_only_cap(ROOTCAP)

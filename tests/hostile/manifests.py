@@ -73,17 +73,22 @@ def manifest_servers_only() -> dict[str, Any]:
     return data
 
 
-def legacy_manifest() -> dict[str, Any]:
-    """A 2014 manifest, as the original tool's ``json.dumps`` wrote it."""
+def legacy_manifest(
+    introducer: str = f"pb://{INTRO_TUBID}@{'b' * 16}.onion:5432/{INTRO_SWISS}",
+    storage: str = f"pb://{SERVER_TUBID}@{'h' * 16}.onion:1234/xx",
+    rootcap: str = ROOTCAP,
+) -> dict[str, Any]:
+    """A 2014 manifest, as the original tool's ``json.dumps`` wrote it (by default with
+    the secrets the leak tests search for)."""
     return {
         "type": "TahoeLAFSBackupManifest",
         "version": 1,
         "name": "MyTailsBackupManifest",
         "description": "Tails Persistent volume backup",
         "fields": {
-            "introducerNodes": [f"pb://{INTRO_TUBID}@{'b' * 16}.onion:5432/{INTRO_SWISS}"],
-            "storageNodes": {"StorageNode1": f"pb://{SERVER_TUBID}@{'h' * 16}.onion:1234/xx"},
-            "snapshotAliases": {"tails_backup": ROOTCAP},
+            "introducerNodes": [introducer],
+            "storageNodes": {"StorageNode1": storage},
+            "snapshotAliases": {"tails_backup": rootcap},
             "tails_dotfiles": {".bashrc": "/home/amnesia/Persistent/.bashrc"},
             "tasks": [
                 {

@@ -8,7 +8,6 @@ of the session); the one ``htb start`` runs must keep running (the control).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -21,18 +20,13 @@ from typing import Any
 
 import pytest
 from conftest import ROOTCAP, GridHarness
+from testbed_memsearch import memsearch
 
 from htb.ops import new_convergence_secret
 from htb.tahoe import TahoeClient, _alive
 
 pytestmark = [pytest.mark.tahoe, pytest.mark.slow]
 
-_spec = importlib.util.spec_from_file_location(
-    "memsearch", Path(__file__).parents[2] / "testbed" / "gui" / "memsearch.py"
-)
-assert _spec is not None and _spec.loader is not None
-memsearch = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(memsearch)
 
 # The owner: builds and starts the node from the manifest it reads on stdin, says
 # which processes it started, then waits for "stop" (a clean stop) or its death.

@@ -8,7 +8,6 @@ tests/integration/test_app_node_on_tahoe.py.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import manifest_data
+from testbed_memsearch import memsearch
 
 from htb.cli import default_client
 from htb.gui import app, core
@@ -26,13 +26,6 @@ from htb.gui.events import Failed, Failure, Locked
 from htb.manifest import TEST_KDF, seal, validate
 from htb.tahoe import TahoeClient
 from htb.testing.memory import MemoryClient, MemoryGrid
-
-_spec = importlib.util.spec_from_file_location(
-    "memsearch", Path(__file__).parents[2] / "testbed" / "gui" / "memsearch.py"
-)
-assert _spec is not None and _spec.loader is not None
-memsearch = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(memsearch)
 
 
 # --- the app's node is tied to the app, the command's is not -----------------------------

@@ -11,6 +11,7 @@ from typing import Any
 import nacl.secret
 import nacl.utils
 import pytest
+from hostile.manifests import legacy_manifest
 
 from htb.errors import ManifestInvalidError, WrongPassphraseError
 from htb.manifest import TEST_KDF, open_sealed, seal
@@ -24,27 +25,11 @@ from htb.manifest.legacy import (
 
 PW = "an old passphrase from 2014"
 ONION = "bunnyfufufufufuf.onion"
-LEGACY = {
-    "type": "TahoeLAFSBackupManifest",
-    "version": 1,
-    "name": "MyTailsBackupManifest",
-    "description": "Tails Persistent volume backup",
-    "fields": {
-        "introducerNodes": [f"pb://TubIDxxxxxxxxxxxxxxxxxxxxxxxxxxx@{ONION}:5432/introducer"],
-        "storageNodes": {"StorageNode1": "pb://" + "a" * 32 + "@" + "b" * 16 + ".onion:1234/cc"},
-        "snapshotAliases": {"tails_backup": "URI:DIR2:" + "x" * 26 + ":" + "y" * 52},
-        "tails_dotfiles": {".bashrc": "/home/amnesia/Persistent/.bashrc"},
-        "tasks": [
-            {
-                "backupAlias": "tails_backup",
-                "localDirectory": "/live/persistence/TailsData_unlocked/Persistent",
-                "remoteSnapshot": "Persistent",
-                "restoreVersion": "Latest",
-                "excludes": ["*.iso", "virtenv-*"],
-            }
-        ],
-    },
-}
+LEGACY = legacy_manifest(
+    introducer=f"pb://TubIDxxxxxxxxxxxxxxxxxxxxxxxxxxx@{ONION}:5432/introducer",
+    storage="pb://" + "a" * 32 + "@" + "b" * 16 + ".onion:1234/cc",
+    rootcap="URI:DIR2:" + "x" * 26 + ":" + "y" * 52,
+)
 
 
 def _seal_2014(key: bytes) -> bytes:
