@@ -30,6 +30,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -588,17 +589,28 @@ class TahoeClient:
 
         `tahoe backup` links its top directory without metadata
         (allmydata/scripts/tahoe_backup.py, put_child), so its mode is added here.
+        Each read or change of a directory costs round trips through Tor (issue 25,
+        item 4): both listings are read at once, the changes made at once, and
+        ``Latest`` is changed only if its mode differs, since `tahoe backup` relinks
+        it keeping the link's metadata (allmydata/dirnode.py, update_metadata).
         """
         base = self._entry_url(entry)
-        latest = self._get_json(base + "?t=json")[1]["children"]["Latest"][1]["ro_uri"]
-        archives = self._get_json(base + "/Archives?t=json")[1]["children"]
+        with ThreadPoolExecutor(2) as pool:
+            top, archives = pool.map(self._get_json, [base + "?t=json", base + "/Archives?t=json"])
+        latest_info = top[1]["children"]["Latest"][1]
+        latest = latest_info["ro_uri"]
         newest = max(
-            (n for n, (_, info) in archives.items() if info.get("ro_uri") == latest), default=None
+            (n for n, (_, info) in archives[1]["children"].items() if info.get("ro_uri") == latest),
+            default=None,
         )
         link = ["dirnode", {"ro_uri": latest, "metadata": {"st_mode": mode}}]
-        self._post(base + "?t=set_children", {"Latest": link})
+        changes: list[tuple[str, dict[str, Any]]] = []
         if newest is not None:
-            self._post(base + "/Archives?t=set_children", {newest: link})
+            changes.append((base + "/Archives?t=set_children", {newest: link}))
+        if _link_mode(latest_info) != mode:
+            changes.append((base + "?t=set_children", {"Latest": link}))
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda change: self._post(*change), changes))
 
     def _post(self, path: str, body: Any) -> None:
         with self._api(path, data=json.dumps(body).encode()):
