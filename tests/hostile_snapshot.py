@@ -22,6 +22,8 @@ import dataclasses
 import json
 import stat
 import sys
+import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
@@ -134,16 +136,52 @@ def plant_memory(client: MemoryClient, entry: BackupEntry, shape: Shape) -> None
     client.grid.dirs.setdefault(cap, {})[f"{entry.path}/Latest"] = stored
 
 
+# What the node answers (HTTP 500) while too few storage servers are connected to place
+# shares, as after the client scenario's rebuild of two nodes: transient (htb.tahoe's
+# words for them).
+TRANSIENT = ("UploadUnhappinessError", "shares could be placed", "NotEnoughServersError")
+ATTEMPTS = 5
+
+
 class _Web:
     """The node's web API, as a write-cap holder uses it (test only)."""
 
     def __init__(self, node_dir: Path) -> None:
         self.url = (node_dir / "node.url").read_text().strip()
+        config = (node_dir / "tahoe.cfg").read_text()
+        happy = [line for line in config.splitlines() if line.startswith("shares.happy")]
+        self.happy = int(happy[0].split("=")[1]) if happy else 1
+
+    def connected(self) -> int:
+        with urllib.request.urlopen(self.url + "?t=json", timeout=30) as resp:  # noqa: S310
+            servers = json.loads(resp.read())["servers"]
+        return sum(
+            str(s.get("connection_status", "")).lower().startswith("connected") for s in servers
+        )
+
+    def wait_for_servers(self, polls: int = 60) -> None:
+        """Until shares.happy servers are connected (what an upload needs), bounded."""
+        for _ in range(polls):
+            if self.connected() >= self.happy:
+                return
+            time.sleep(2)
 
     def call(self, method: str, path: str, body: bytes | None = None) -> str:
-        request = urllib.request.Request(self.url + path, data=body, method=method)  # noqa: S310
-        with urllib.request.urlopen(request, timeout=120) as resp:  # noqa: S310 - loopback
-            return str(resp.read().decode())
+        for attempt in range(1, ATTEMPTS + 1):
+            request = urllib.request.Request(self.url + path, data=body, method=method)  # noqa: S310
+            try:
+                with urllib.request.urlopen(request, timeout=120) as resp:  # noqa: S310 - loopback
+                    return str(resp.read().decode())
+            except urllib.error.HTTPError as error:
+                text = error.read().decode(errors="replace")
+                if attempt == ATTEMPTS or not any(word in text for word in TRANSIENT):
+                    last = text.strip().splitlines()[-1:] or [""]
+                    raise SystemExit(
+                        f"{method} {path.split('?')[0]}: HTTP {error.code} after {attempt} "
+                        f"attempt(s): {last[0][:300]}"
+                    ) from None
+            self.wait_for_servers()
+        raise AssertionError("unreachable")
 
     def put_file(self, content: bytes) -> str:
         return self.call("PUT", "uri", content).strip()
