@@ -142,6 +142,19 @@ def _link_mode(info: dict[str, Any]) -> int | None:
     return st_mode if isinstance(st_mode, int) and not isinstance(st_mode, bool) else None
 
 
+def _archived_mode(archives: dict[str, Any], name: str) -> int | None:
+    """The top mode of archived snapshot ``name``, whose link carries none: htb records
+    it only when it changes, so the last one recorded on an earlier snapshot (names are
+    times: they sort). None if none was (snapshots of an htb before 2026-11-27)."""
+    for earlier in sorted((n for n in archives if n < name), reverse=True):
+        link = archives[earlier]
+        if isinstance(link, list) and len(link) == 2 and isinstance(link[1], dict):
+            mode = _link_mode(link[1])
+            if mode is not None:
+                return mode
+    return None
+
+
 def _read_cap(info: dict[str, Any]) -> str | None:
     """A link's read-only capability (an immutable object's links carry only that)."""
     cap = info.get("ro_uri")
@@ -576,8 +589,26 @@ class TahoeClient:
         self._require_alias(entry.alias)
         top_mode = os.stat(entry.local).st_mode & 0o7777
         args = ["backup", "-v", *[f"--exclude={pattern}" for pattern in entry.excludes]]
-        self._cli(*args, entry.local, entry.target, progress=progress)
-        self._record_top_mode(entry, top_mode)
+        # The mode Latest carries, read while `tahoe backup` walks the tree: the mode is
+        # recorded only when it changes (issue 25, item 4; see snapshot()), so an
+        # incremental backup adds no round trip through Tor after the child.
+        pool = ThreadPoolExecutor(1)
+        try:
+            recorded = pool.submit(self._latest_mode, entry)
+            self._cli(*args, entry.local, entry.target, progress=progress)
+        finally:
+            pool.shutdown(wait=False)
+        if recorded.result() != top_mode:
+            self._record_top_mode(entry, top_mode)
+
+    def _latest_mode(self, entry: BackupEntry) -> int | None:
+        """The mode on ``Latest``'s link (None: none recorded, no Latest yet, unreadable)."""
+        try:
+            listing = self._get_json(self._entry_url(entry) + "?t=json")
+            link = listing[1]["children"]["Latest"]
+            return _link_mode(link[1])
+        except (GridError, OSError, ValueError, LookupError, TypeError, AttributeError):
+            return None  # then it is recorded again: only a round trip lost
 
     def _entry_url(self, entry: BackupEntry, below: str = "") -> str:
         """The web API path of ``entry.target`` (and ``below`` it), by the alias's cap."""
@@ -588,11 +619,13 @@ class TahoeClient:
         """Put ``st_mode`` on the new snapshot's two links, as on every link below them.
 
         `tahoe backup` links its top directory without metadata
-        (allmydata/scripts/tahoe_backup.py, put_child), so its mode is added here.
-        Each read or change of a directory costs round trips through Tor (issue 25,
-        item 4): both listings are read at once, the changes made at once, and
-        ``Latest`` is changed only if its mode differs, since `tahoe backup` relinks
-        it keeping the link's metadata (allmydata/dirnode.py, update_metadata).
+        (allmydata/scripts/tahoe_backup.py, put_child), so its mode is added here,
+        when it differs from the one on ``Latest``: `tahoe backup` relinks ``Latest``
+        keeping the link's metadata (allmydata/dirnode.py, update_metadata), and an
+        archived snapshot without a mode has the last one recorded before it
+        (:func:`_archived_mode`). Each read or change of a directory costs round trips
+        through Tor (issue 25, item 4): both listings are read at once, the changes
+        made at once.
         """
         base = self._entry_url(entry)
         with ThreadPoolExecutor(2) as pool:
@@ -636,7 +669,10 @@ class TahoeClient:
         link = children.get("Latest" if snapshot is None else snapshot)
         if not isinstance(link, list) or len(link) != 2 or not isinstance(link[1], dict):
             raise SnapshotNotFoundError("no such snapshot or path on the grid")
-        return SnapshotRef(_read_cap(link[1]) or "", _link_mode(link[1]))
+        mode = _link_mode(link[1])
+        if mode is None and snapshot is not None:
+            mode = _archived_mode(children, snapshot)
+        return SnapshotRef(_read_cap(link[1]) or "", mode)
 
     def children(self, cap: str) -> dict[str, Child]:
         node = self._get_json(_cap_path(cap) + "?t=json")

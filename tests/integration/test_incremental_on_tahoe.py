@@ -46,12 +46,12 @@ class Spy:
         self.kdf_runs, self.posts = 0, []
 
 
-def test_incremental_backup_derives_once_and_relinks_latest_only_on_a_new_mode(
+def test_incremental_backup_derives_once_and_records_the_top_mode_only_when_it_changes(
     tahoe_grid: GridHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Mutations: unsealing twice (e.g. the backupdb's key from the passphrase) makes
-    # kdf_runs 2; relinking Latest whatever its mode makes the second backup's
-    # set_children 2; never relinking it makes the third's 1 (and the contract test
+    # kdf_runs 2; recording the mode whatever Latest carries makes the second backup's
+    # set_children 2; never relinking Latest makes the third's 1 (and the contract test
     # test_every_snapshot_keeps_its_top_mode_across_incremental_backups fail).
     src = tmp_path / "documents"
     make_tree(src)
@@ -77,7 +77,7 @@ def test_incremental_backup_derives_once_and_relinks_latest_only_on_a_new_mode(
         (src / "a.txt").write_text("one more line\n")
         assert cli.main(backup) == 0
         assert spy.kdf_runs == 1
-        assert spy.posts == ["t=set_children"]  # the new snapshot's link only
+        assert spy.posts == []  # the mode did not change: nothing to record
 
         spy.reset()
         src.chmod(0o750)
