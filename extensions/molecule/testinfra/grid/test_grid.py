@@ -638,6 +638,61 @@ def test_the_identity_archive_holds_every_server_node_and_the_grid_manager_key()
             assert base64.b64decode(entry["tahoe"][node][name]) == on_disk, (host, name)
 
 
+# Run on the client host (test only): its tor's descriptor of an onion, fetched from the
+# private network's HSDirs as any client would (HSFETCH) and read through the control
+# port with the cookie. argv: onion address, control port.
+FETCH_DESCRIPTOR = """
+import binascii, re, socket, sys, time
+addr, port = sys.argv[1].removesuffix(".onion"), int(sys.argv[2])
+conn = socket.create_connection(("127.0.0.1", port), timeout=60)
+replies = conn.makefile("rb")
+def ask(line):
+    conn.sendall(line.encode() + b"\\r\\n")
+    lines = []
+    while True:
+        lines.append(replies.readline())
+        if re.match(rb"[0-9]{3} ", lines[-1]):  # a reply's last line
+            return b"".join(lines).decode()
+cookie = open("/run/tor/control.authcookie", "rb").read()
+assert ask("AUTHENTICATE " + binascii.hexlify(cookie).decode()).startswith("250 ")
+for _ in range(60):
+    answer = ask("GETINFO hs/client/desc/id/" + addr)
+    if answer.startswith("250+"):
+        sys.stdout.write(answer.split("\\r\\n", 1)[1].rsplit("\\r\\n.\\r\\n", 1)[0])
+        sys.exit(0)
+    ask("HSFETCH " + addr)
+    time.sleep(2)
+sys.exit("no descriptor for " + addr + ": " + answer.strip())
+"""
+
+
+def pow_params(address: str) -> list[str]:
+    """The pow-params lines of the onion's descriptor as a client gets it: the inner,
+    encrypted layer, decrypted with the onion address as any client does (stem)."""
+    from stem.descriptor.hidden_service import HiddenServiceDescriptorV3
+
+    torrc = CLIENT.file("/etc/tor/torrc").content_string
+    control = re.search(r"^ControlPort 127\.0\.0\.1:(\d+)$", torrc, re.M).group(1)
+    text = CLIENT.check_output(
+        "python3 -c %s %s %s", FETCH_DESCRIPTOR, address.removesuffix(".onion"), control
+    )
+    inner = HiddenServiceDescriptorV3.from_str(text).decrypt(address)
+    return [line for line in str(inner).splitlines() if line.startswith("pow-params ")]
+
+
+def test_every_onion_offers_proof_of_work(grid_ready) -> None:
+    """Every introducer and storage onion publishes the proof-of-work defense (issue 23):
+    its descriptor, fetched and decrypted as a client does, carries `pow-params v1`.
+    Control: the grid scenario's rogue node runs with tor_onion_pow_enabled false, and the
+    same reading finds no pow-params in its descriptor. Mutation: the HiddenServicePoW*
+    lines dropped from roles/tor/templates/onion.conf.j2 -> fails on every node."""
+    for host, node in NODES:
+        params = pow_params(onion(host, node))
+        assert [p.split()[1] for p in params] == ["v1"], (host.backend.hostname, node, params)
+    for host in ROGUE:
+        assert pow_params(onion(host, "storage")) == [], host.backend.hostname
+
+
 def test_tahoe_config_hides_the_ip() -> None:
     # Mutation: `reveal-IP-address: true`, `tcp: tor` dropped or tub.port without
     # interface=127.0.0.1 in roles/storage/vars/main.yml -> fails on each storage node.
