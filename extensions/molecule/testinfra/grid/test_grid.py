@@ -658,7 +658,8 @@ assert ask("AUTHENTICATE " + binascii.hexlify(cookie).decode()).startswith("250 
 for _ in range(60):
     answer = ask("GETINFO hs/client/desc/id/" + addr)
     if answer.startswith("250+"):
-        sys.stdout.write(answer.split("\\r\\n", 1)[1].rsplit("\\r\\n.\\r\\n", 1)[0])
+        body = answer.split("\\r\\n", 1)[1].rsplit("\\r\\n.\\r\\n", 1)[0]
+        sys.stdout.write(body.replace("\\r\\n", "\\n"))  # the descriptor's own line ends
         sys.exit(0)
     ask("HSFETCH " + addr)
     time.sleep(2)
