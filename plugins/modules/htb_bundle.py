@@ -1,27 +1,32 @@
 #!/usr/bin/python
 # Copyright: the hidden-tahoe-backup grid authors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Ansible module: an activist's signed bundle (htb-<name>.run, its .sig, operator.gpg)."""
+"""Ansible module: the release's signed bundle (htb-<version>.run, its .sig, operator.gpg)."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
 module: htb_bundle
-short_description: Build and sign an activist's self-installing htb bundle for Tails
+short_description: Build and sign the release's self-installing htb bundle for Tails
 version_added: "0.2.0"
 description:
-  - Writes C(htb-<name>.run) into O(dest) - one self-extracting file (a POSIX sh header
-    and a tar payload) that installs htb and tahoe-lafs on Tails as the user, without
-    root, into Persistent Storage - and its detached OpenPGP signature
-    C(htb-<name>.run.sig) by the operator's key O(fingerprint), and that public key
+  - Writes C(htb-<version>.run) into O(dest) - one self-extracting file (a POSIX sh
+    header and a tar payload) that installs htb and tahoe-lafs on Tails as the user,
+    without root, into Persistent Storage - and its detached OpenPGP signature
+    C(htb-<version>.run.sig) by the operator's key O(fingerprint), and that public key
     beside them as C(operator.gpg) (a keyring file - the activist's gpg reads it with
     C(--keyring), importing nothing).
+  - One bundle per release, for every activist - tooling only, no invitation and no
+    secret, so it can be published openly (file mode 0644). Each activist's sealed
+    invitation (M(htb.grid.htb_manifest)) travels beside it; the app's first screen or
+    C(htb join FILE) takes it. The installer upgrades an older htb, never touches an
+    installed manifest, and refuses an older bundle unless forced.
   - The payload holds the wheels of O(wheelhouse) (each pinned by its sha256 for pip's
-    C(--require-hashes)), the sealed O(manifest) (an invitation made by
-    M(htb.grid.htb_manifest)), C(SHA256SUMS) of every file and the installer
-    (C(htb.bundle_installer)). On Tails the activist runs it only after her own gpg
-    checked the signer against the fingerprint she got in person (C(--assert-signer);
+    C(--require-hashes)), C(bundle.json) (the version, the Python), C(SHA256SUMS) of
+    every file and the installer (C(htb.bundle_installer)). On Tails the activist runs
+    it only after her own gpg checked the signer against the fingerprint she got in
+    person (C(--assert-signer);
     the command is in the bundle's header and docs/activist-guide.md). The header embeds
     O(fingerprint) and checks again - it unpacks nothing unless gpg reports a valid
     signature by that key (C(VALIDSIG)) with C(operator.gpg) beside it.
@@ -35,10 +40,12 @@ description:
     key on a token).
   - In check mode nothing is written; C(changed) and RV(signed) say what would be.
 options:
-  name:
-    description: The activist's short name; the file is C(htb-<name>.run).
+  version:
+    description:
+      - The release's version; the file is C(htb-<version>.run). Default - the version of
+        the htb on the controller (C(htb.__version__), that of pyproject.toml and
+        galaxy.yml). Refused if the wheelhouse holds another version of htb's own wheel.
     type: str
-    required: true
   dest:
     description: The directory of the bundles (created 0700 if missing).
     type: path
@@ -47,10 +54,6 @@ options:
     description:
       - A tar of wheels for the activist's Python (C(scripts/build-tails-wheelhouse)),
         with pip's own wheel.
-    type: path
-    required: true
-  manifest:
-    description: The sealed manifest to bundle - the activist's invitation. Never read in clear.
     type: path
     required: true
   fingerprint:
@@ -75,16 +78,14 @@ author:
 """
 
 EXAMPLES = r"""
-- name: The bundle of alice, signed by the operator's key
-  htb_bundle:
-    name: alice
+- name: The release's bundle, signed by the operator's key
+  htb.grid.htb_bundle:
     dest: "{{ playbook_dir }}/../private/bundles"
     wheelhouse: "{{ playbook_dir }}/../.cache/wheelhouse/tails-trixie.tar"
-    manifest: "{{ playbook_dir }}/../private/manifests/alice.htbm.asc"
     fingerprint: 0123456789ABCDEF0123456789ABCDEF01234567
     gnupg_home: ~/.gnupg-htb-operator
   delegate_to: localhost
-  register: alice_bundle
+  register: release_bundle
 """
 
 RETURN = r"""
@@ -92,7 +93,7 @@ path:
   description: The bundle.
   returned: always
   type: str
-  sample: /srv/htb/private/bundles/htb-alice.run
+  sample: /srv/htb/private/bundles/htb-0.2.0.run
 signature:
   description: Its detached signature (C(<path>.sig)).
   returned: always
@@ -101,6 +102,11 @@ sha256:
   description: The bundle's sha256 (hex), to compare with the activist's copy.
   returned: always
   type: str
+version:
+  description: The release's version (the bundle's file name, and what the installer compares).
+  returned: always
+  type: str
+  sample: "0.2.0"
 python_version:
   description: The Python the bundle installs for (the installer refuses another).
   returned: always
@@ -132,10 +138,9 @@ with HTB:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "name": {"type": "str", "required": True},
+            "version": {"type": "str"},
             "dest": {"type": "path", "required": True},
             "wheelhouse": {"type": "path", "required": True},
-            "manifest": {"type": "path", "required": True},
             "fingerprint": {"type": "str", "required": True},
             "gnupg_home": {"type": "path"},
             "python_version": {"type": "str"},
@@ -148,9 +153,8 @@ def main() -> None:
         result = bundle.build(
             Path(p["dest"]),
             Path(p["wheelhouse"]),
-            Path(p["manifest"]),
             p["fingerprint"],
-            p["name"],
+            version=p["version"],
             gnupg_home=Path(p["gnupg_home"]) if p["gnupg_home"] else None,
             python_version=p["python_version"],
             check=module.check_mode,
@@ -161,6 +165,7 @@ def main() -> None:
         key=str(result.key),
         signature=str(result.signature),
         sha256=result.sha256,
+        version=result.version,
         python_version=result.python,
         signed=result.signed,
     )

@@ -1,7 +1,7 @@
-"""One signed bundle per activist: ``htb-<name>.run``, installed on Tails without root.
+"""One signed bundle per release: ``htb-<version>.run``, installed on Tails without root.
 
 A bundle is a POSIX sh header followed by an uncompressed tar payload, with a
-detached OpenPGP signature ``htb-<name>.run.sig`` by the operator's key and that key
+detached OpenPGP signature ``htb-<version>.run.sig`` by the operator's key and that key
 beside them as a keyring file, ``operator.gpg``. The person runs nothing of it before
 Tails' own gpg has checked the signer against the fingerprint she got in person
 (:func:`htb.bundle_installer.check_command`: ``--assert-signer``, operator.gpg as the
@@ -11,11 +11,15 @@ fingerprint, written into it at build time, on private copies - writes nothing b
 a private temporary directory in RAM, unpacks the payload there and runs its
 ``install.py`` (:mod:`htb.bundle_installer`) with the options it was given.
 
-The payload: ``install.py``, ``bundle.json`` (name, Python, fingerprint),
+The payload: ``install.py``, ``bundle.json`` (version, Python, fingerprint),
 ``requirements.txt`` (each wheel pinned with its sha256, for pip's
 ``--require-hashes``), ``wheels/*.whl`` (the wheelhouse that
-``scripts/build-tails-wheelhouse`` makes), ``manifest.htbm`` (the sealed invitation)
-and ``SHA256SUMS`` of all of them.
+``scripts/build-tails-wheelhouse`` makes) and ``SHA256SUMS`` of all of them. Tooling
+only: no invitation, no secret, so one bundle serves every activist and can be
+published openly. Her sealed invitation (``<name>.htbm.asc``) travels beside it; the
+app's first screen or ``htb join FILE`` takes it. The version is htb's
+(``htb.__version__``, the one number of pyproject.toml and galaxy.yml): the installer
+upgrades an older installation and refuses to go back unless forced.
 
 The same inputs give the same bytes (sorted entries, mtime 0, owner 0): a rebuild
 changes nothing, and only a changed bundle is signed again (an OpenPGP signature is
@@ -35,12 +39,14 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path, PurePosixPath
 
-from htb import bundle_installer
+from htb import __version__, bundle_installer
 from htb.errors import HtbError
 from htb.files import write_atomic
 
-FORMAT = 1
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+FORMAT = 2  # 2: versioned, tooling only (1: one per activist, her invitation inside)
+VERSION_RE = re.compile(r"\d+(\.\d+){0,3}([a-z]+\d*)?(\.(post|dev)\d+)?")
+# htb's own wheel in the wheelhouse: the version it installs is the bundle's.
+HTB_PROJECT = "hidden-tahoe-backup"
 FINGERPRINT_RE = re.compile(r"[0-9A-F]{40}|[0-9A-F]{64}")
 # name-version(-build)?-python-abi-platform.whl
 WHEEL_RE = re.compile(
@@ -54,11 +60,12 @@ class BundleError(HtbError):
 
 
 HEADER = r"""#!/bin/sh
-# htb bundle for @NAME@: htb and tahoe-lafs for Tails, installed as you (never
-# root) into Persistent Storage, with your sealed invitation.
+# htb @VERSION@: htb and tahoe-lafs for Tails, installed as you (never root) into
+# Persistent Storage. No invitation and no secret is in it: your sealed invitation
+# travels beside it, and the app's first screen (or `htb join FILE`) takes it.
 #
 # Do not run it before Tails' own gpg has checked it. In the folder of this file,
-# htb-@NAME@.run.sig and operator.gpg, type this one command, with the 40 zeros
+# htb-@VERSION@.run.sig and operator.gpg, type this one command, with the 40 zeros
 # replaced by the fingerprint the operator gave you in person: 40 characters, no
 # spaces, no quotes. Never take it from a file (this one included) or from gpg's
 # lines: any key's name can hold it.
@@ -70,15 +77,16 @@ HEADER = r"""#!/bin/sh
 # Then this file checks its own signature again (with operator.gpg, nothing
 # imported into your keyring) and writes nothing but a private temporary directory
 # in RAM until the signature and every file's digest are good.
-# Options: sh htb-@NAME@.run --help
+# Options: sh htb-@VERSION@.run --help
 #
 # Exit codes: 0 installed or already installed (--check: reported); 1 a local
 # error; 2 bad options; 3 the signature: no .sig or no operator.gpg beside this
 # file, no gpg, a bad signature or another key's; 4 the content does not match its
 # digests; 5 this system: root, no Persistent Storage, another Python; 6 a
-# different manifest is installed; 7 the virtualenv or pip failed.
+# different manifest is installed; 7 the virtualenv or pip failed; 8 a newer htb
+# is installed (--force-downgrade goes back).
 #
-# Below this header: a tar archive (install.py, the wheels, the sealed invitation).
+# Below this header: a tar archive (install.py, the wheels).
 set -u
 set -f
 umask 077
@@ -92,7 +100,7 @@ case "${1:-}" in
     exit 0 ;;
 esac
 self=$0
-[ -f "$self" ] || die 2 "run this file by its name: sh htb-@NAME@.run"
+[ -f "$self" ] || die 2 "run this file by its name: sh htb-@VERSION@.run"
 [ -f "$self.sig" ] ||
   die 3 "no signature $self.sig: put the .sig file the operator gave you beside this file"
 key=$(dirname -- "$self")/operator.gpg
@@ -231,10 +239,27 @@ def python_of(wheels: list[Wheel], python_version: str | None) -> str:
     return found[0]
 
 
-def check_name(name: str) -> str:
-    if not NAME_RE.fullmatch(name):
-        raise BundleError(f"not a bundle name (letters, digits, . _ -): {name!r}")
-    return name
+def check_version(version: str) -> str:
+    if not VERSION_RE.fullmatch(version):
+        raise BundleError(f"not a release version (such as 0.2.0): {version!r}")
+    return version
+
+
+def version_of(wheels: list[Wheel], version: str | None) -> str:
+    """The bundle's version: htb's, which its own wheel (if the wheelhouse has it) must be."""
+    want = check_version(version if version is not None else __version__)
+    carried = [w.version for w in wheels if w.project == HTB_PROJECT]
+    if carried and carried[0] != want:
+        raise BundleError(
+            f"the wheelhouse holds htb {carried[0]}, not {want}: rebuild it "
+            "(scripts/build-tails-wheelhouse) or give its version"
+        )
+    return want
+
+
+def file_name(version: str) -> str:
+    """``htb-<version>.run``: what the operator publishes, and what the activist types."""
+    return f"htb-{check_version(version)}.run"
 
 
 def check_fingerprint(fingerprint: str) -> str:
@@ -248,13 +273,13 @@ def installer_source() -> bytes:
     return resources.files("htb").joinpath("bundle_installer.py").read_bytes()
 
 
-def header(name: str, fingerprint: str, skip: int) -> bytes:
-    run = f"htb-{name}.run"
+def header(version: str, fingerprint: str, skip: int) -> bytes:
+    run = file_name(version)
     help_text = bundle_installer.parser(home="$HOME", prog=f"sh {run}", run=run).format_help()
     check = "\n".join(f"#   {line}" for line in bundle_installer.check_command(run).splitlines())
     text = (
         HEADER.replace("@CHECK@", check)
-        .replace("@NAME@", name)
+        .replace("@VERSION@", version)
         .replace("@FPR@", fingerprint)
         .replace("@HELP@", help_text)
         .replace("@SKIP@", str(skip))
@@ -263,28 +288,23 @@ def header(name: str, fingerprint: str, skip: int) -> bytes:
 
 
 def payload(
-    wheelhouse: Path, manifest: Path, fingerprint: str, name: str, python_version: str | None
-) -> tuple[bytes, str]:
-    """The tar payload, and the Python it is for."""
+    wheelhouse: Path, fingerprint: str, version: str | None, python_version: str | None
+) -> tuple[bytes, str, str]:
+    """The tar payload, the Python it is for and its version."""
     raw = read_wheelhouse(wheelhouse)
     wheels = [parse_wheel(n, d) for n, d in sorted(raw.items())]
     python = python_of(wheels, python_version)
-    try:
-        sealed = manifest.read_bytes()
-    except OSError as exc:
-        raise BundleError(f"cannot read the manifest {manifest}: {exc.strerror}") from None
+    release = version_of(wheels, version)
     meta = {
         "format": FORMAT,
-        "name": name,
+        "version": release,
         "python": python,
         "fingerprint": fingerprint,
-        "manifest": "manifest.htbm",
     }
     files: dict[str, bytes] = {
         "install.py": installer_source(),
         "bundle.json": (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode(),
         "requirements.txt": requirements(wheels).encode(),
-        "manifest.htbm": sealed,
         **{f"wheels/{n}": d for n, d in raw.items()},
     }
     files["SHA256SUMS"] = "".join(
@@ -306,25 +326,23 @@ def payload(
                 info.mode = 0o600
                 info.size = len(files[entry])
                 tar.addfile(info, io.BytesIO(files[entry]))
-    return out.getvalue(), python
+    return out.getvalue(), python, release
 
 
 def build_run(
     wheelhouse: Path,
-    manifest: Path,
     fingerprint: str,
-    name: str,
+    version: str | None = None,
     python_version: str | None = None,
-) -> tuple[bytes, str]:
-    """The bytes of ``htb-<name>.run`` (the same for the same inputs) and its Python."""
-    name = check_name(name)
+) -> tuple[bytes, str, str]:
+    """The bytes of ``htb-<version>.run`` (the same for the same inputs), its Python and version."""
     fpr = check_fingerprint(fingerprint)
-    body, python = payload(wheelhouse, manifest, fpr, name, python_version)
+    body, python, release = payload(wheelhouse, fpr, version, python_version)
     skip = 0
     while True:  # the header's length is written into the header
-        head = header(name, fpr, skip)
+        head = header(release, fpr, skip)
         if len(head) == skip:
-            return head + body, python
+            return head + body, python, release
         skip = len(head)
 
 
@@ -388,6 +406,7 @@ class Result:
     signature: Path
     sha256: str
     python: str
+    version: str
     changed: bool  # the .run's bytes changed (or would)
     signed: bool  # the .sig was (or would be) made anew
     key: Path  # operator.gpg beside it
@@ -397,17 +416,16 @@ class Result:
 def build(
     dest: Path,
     wheelhouse: Path,
-    manifest: Path,
     fingerprint: str,
-    name: str,
     *,
+    version: str | None = None,
     gnupg_home: Path | None = None,
     python_version: str | None = None,
     check: bool = False,
 ) -> Result:
-    """``dest/htb-<name>.run``, its ``.sig`` and ``operator.gpg``: written only when needed."""
-    data, python = build_run(wheelhouse, manifest, fingerprint, name, python_version)
-    path = dest / f"htb-{check_name(name)}.run"
+    """``dest/htb-<version>.run``, its ``.sig`` and ``operator.gpg``: written only when needed."""
+    data, python, release = build_run(wheelhouse, fingerprint, version, python_version)
+    path = dest / file_name(release)
     signature = path.with_name(path.name + ".sig")
     key = dest / bundle_installer.OPERATOR_KEY
     key_data = public_key(fingerprint, gnupg_home)
@@ -418,7 +436,8 @@ def build(
         if changed or key_changed:
             dest.mkdir(mode=0o700, parents=True, exist_ok=True)
         if changed:
-            write_atomic(path, data, mode=0o600)
+            # Public: tooling only, published beside its signature and the key.
+            write_atomic(path, data, mode=0o644)
         if signed:
             sign(path, fingerprint, gnupg_home)
         if key_changed:
@@ -428,6 +447,7 @@ def build(
         signature=signature,
         sha256=hashlib.sha256(data).hexdigest(),
         python=python,
+        version=release,
         changed=changed,
         signed=signed,
         key=key,

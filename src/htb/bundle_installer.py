@@ -1,6 +1,6 @@
 """install.py of an htb bundle: htb and tahoe-lafs into Persistent Storage, as the user.
 
-This file is copied, unchanged, into every bundle (``htb-<name>.run``, built by
+This file is copied, unchanged, into every bundle (``htb-<version>.run``, built by
 :mod:`htb.bundle`) as ``install.py``. The bundle's shell header runs it with
 ``python3`` after it checked the bundle's OpenPGP signature and unpacked the payload
 into a private directory in RAM. It uses the standard library only and runs on
@@ -12,13 +12,19 @@ What it does, in this order, and nothing else:
    missing, none extra, and every wheel's digest in ``requirements.txt`` - before it
    writes anything;
 2. refuses root (unless ``--allow-root``), a missing Persistent Folder, a Python other
-   than the one the wheels were built for, and a manifest it must not replace;
+   than the one the wheels were built for, an older htb than the one installed
+   (unless ``--force-downgrade``), and a manifest it must not replace;
 3. compares what is installed with what the bundle installs and, unless ``--check``,
    changes only what differs: a virtualenv per bundle (``venv-<id>``, with
    ``venv`` a link to it, switched only once the new one is complete), the commands
    ``bin/htb`` and ``bin/htb-gui``, the desktop launcher and the ``htb`` command in
-   Tails' Dotfiles (and linked into the home directory now), the sealed manifest
-   (only where none is; never replaced unasked).
+   Tails' Dotfiles (and linked into the home directory now), and, only when given
+   one (``--manifest FILE``), a sealed manifest where none is (never replaced
+   unasked).
+
+The bundle holds no manifest: an upgrade never reads, writes or moves the one
+installed. Her invitation travels beside the bundle; the app's first screen or
+``htb join FILE`` installs it.
 
 Files 0600, directories 0700 (the virtualenv's programs 0700), all the running
 user's. Exit codes: see ``EXIT_CODES``.
@@ -50,6 +56,7 @@ EXIT_PAYLOAD = 4
 EXIT_SYSTEM = 5
 EXIT_MANIFEST = 6
 EXIT_INSTALL = 7
+EXIT_DOWNGRADE = 8
 
 EXIT_CODES = {
     EXIT_OK: "installed, or already installed (with --check: the report was made)",
@@ -61,6 +68,7 @@ EXIT_CODES = {
     EXIT_SYSTEM: "this system: run as root, no Persistent Storage, another Python",
     EXIT_MANIFEST: "a different manifest is installed (--replace-manifest replaces it)",
     EXIT_INSTALL: "creating the virtualenv or installing the wheels failed",
+    EXIT_DOWNGRADE: "a newer htb is installed than this bundle's (--force-downgrade goes back)",
 }
 
 PERSISTENCE = "/live/persistence/TailsData_unlocked"
@@ -124,6 +132,21 @@ def check_command(run: str, fingerprint: str = PLACEHOLDER) -> str:
     )
 
 
+STAGES = {"dev": -4, "a": -3, "b": -2, "rc": -1, "": 0, "post": 1}
+
+
+def version_key(version: str) -> tuple[tuple[int, ...], int, int]:
+    """An order of release versions: 0.2.0 < 0.10.0; 1.0.dev1 < 1.0a1 < 1.0rc1 < 1.0 < 1.0.post1."""
+    m = re.fullmatch(r"(\d+(?:\.\d+){0,3})(?:(a|b|rc)(\d*))?(?:\.(post|dev)(\d+))?", version)
+    if not m:
+        raise Refusal(EXIT_PAYLOAD, f"not a release version: {version!r}")
+    release = tuple(int(n) for n in m.group(1).split("."))
+    release += (0,) * (4 - len(release))
+    if m.group(4):
+        return release, STAGES[m.group(4)], int(m.group(5))
+    return release, STAGES[m.group(2) or ""], int(m.group(3) or 0)
+
+
 class Refusal(Exception):
     """One line for the person, and the exit code."""
 
@@ -144,10 +167,9 @@ def sha256_file(path: Path) -> str:
 @dataclass(frozen=True)
 class Payload:
     root: Path
-    name: str
+    version: str
     python: str
     bundle_id: str
-    manifest: Path
     pip_wheel: Path
 
 
@@ -181,7 +203,7 @@ def check_payload(root: Path) -> Payload:
             raise Refusal(EXIT_PAYLOAD, f"{rel} does not match its digest in {SUMS}: altered")
     try:
         meta = json.loads((root / BUNDLE_JSON).read_text(encoding="utf-8"))
-        name, python, manifest = meta["name"], meta["python"], meta["manifest"]
+        version, python = str(meta["version"]), meta["python"]
     except (OSError, ValueError, KeyError, TypeError):
         raise Refusal(EXIT_PAYLOAD, f"the bundle's {BUNDLE_JSON} is unreadable") from None
     wheels = {p.name: p for p in (root / "wheels").glob("*.whl")}
@@ -202,13 +224,13 @@ def check_payload(root: Path) -> Payload:
     if not pips:
         raise Refusal(EXIT_PAYLOAD, "the bundle has no pip wheel")
     requirements_digest = sha256_file(root / REQUIREMENTS)
+    version_key(version)  # a version the installer can order, or a refusal
     return Payload(
         root=root,
-        name=str(name),
+        version=version,
         python=str(python),
         # The tools this bundle installs: its wheels, for its Python.
         bundle_id=hashlib.sha256(f"{requirements_digest} {python}".encode()).hexdigest(),
-        manifest=root / str(manifest),
         pip_wheel=wheels[pips[-1]],
     )
 
@@ -333,14 +355,38 @@ def run(cmd: Sequence[str], what: str) -> None:
         raise Refusal(EXIT_INSTALL, f"{what} failed (exit {done.returncode}): {last}")
 
 
+def installed_state(base: Path) -> dict[str, str]:
+    """What installed.json says was installed (nothing: before the first install)."""
+    try:
+        state = json.loads((base / STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in state.items() if isinstance(v, str)} if isinstance(state, dict) else {}
+
+
+def check_downgrade(args: argparse.Namespace, payload: Payload, base: Path) -> None:
+    """An older bundle than the installed htb is refused, unless forced (before any change)."""
+    # An installation by a bundle of format 1 recorded no version: any version is newer.
+    installed = installed_state(base).get("version")
+    if installed is None or args.force_downgrade:
+        return
+    try:
+        newer = version_key(installed) > version_key(payload.version)
+    except Refusal:  # an installed.json this installer cannot order: not a reason to stop
+        return
+    if newer:
+        raise Refusal(
+            EXIT_DOWNGRADE,
+            f"htb {installed} is installed, newer than this bundle's {payload.version}: "
+            "nothing changed (--force-downgrade installs the older one)",
+        )
+
+
 def plan_tools(plan: Plan, payload: Payload, base: Path) -> None:
     venv = base / f"venv-{payload.bundle_id[:16]}"
     link = base / "venv"
     state = base / STATE
-    try:
-        installed = json.loads(state.read_text(encoding="utf-8")).get("bundle_id")
-    except (OSError, ValueError, AttributeError):
-        installed = None
+    installed = installed_state(base).get("bundle_id")
     complete = (venv / "bin" / "python").exists() and (venv / "bin" / "htb").exists()
     if installed != payload.bundle_id or not complete:
         plan.add(f"install htb and tahoe-lafs into {venv}", lambda: install_venv(payload, venv))
@@ -352,7 +398,7 @@ def plan_tools(plan: Plan, payload: Payload, base: Path) -> None:
         plan.add(f"remove the old virtualenv {link}", lambda: remove(link))
         plan.add(f"link {link} -> {venv.name}", lambda: link.symlink_to(venv.name))
     record = json.dumps(
-        {"bundle_id": payload.bundle_id, "name": payload.name, "python": payload.python},
+        {"bundle_id": payload.bundle_id, "version": payload.version, "python": payload.python},
         indent=2,
         sort_keys=True,
     ).encode()
@@ -366,9 +412,16 @@ def plan_tools(plan: Plan, payload: Payload, base: Path) -> None:
             plan.add(f"remove {old} (left by an earlier install)", functools.partial(remove, old))
 
 
-def plan_manifest(plan: Plan, args: argparse.Namespace, payload: Payload, target: Path) -> None:
-    explicit = args.manifest is not None
-    source = Path(args.manifest) if explicit else payload.manifest
+def plan_manifest(plan: Plan, args: argparse.Namespace, target: Path) -> None:
+    """A given sealed manifest (--manifest) where none is; without one, nothing at all."""
+    if args.manifest is None:
+        if not target.exists() and not target.is_symlink():
+            plan.notes.append(
+                f"no manifest at {target} yet: open your invitation (the .htbm.asc file "
+                "beside the bundle) in the Backups app, or run: htb join FILE"
+            )
+        return
+    source = Path(args.manifest)
     try:
         data = source.read_bytes()
     except OSError as exc:
@@ -381,7 +434,7 @@ def plan_manifest(plan: Plan, args: argparse.Namespace, payload: Payload, target
                 plan.add(f"make {target} private (0600)", lambda: target.chmod(0o600))
             return
         if not args.replace_manifest:
-            if explicit and not args.keep_manifest:
+            if not args.keep_manifest:
                 raise Refusal(
                     EXIT_MANIFEST,
                     f"a different manifest is installed at {target} (perhaps your own, "
@@ -402,11 +455,14 @@ def plan_all(args: argparse.Namespace, payload: Payload) -> Plan:
     # this order.
     plan_dir(plan, base)
     plan_dir(plan, base / "bin")
+    check_downgrade(args, payload, base)
     plan_tools(plan, payload, base)
     for prog in ("htb", "htb-gui"):
-        text = COMMAND.format(prog=prog, bundle=payload.name, dir=base, socks=args.tor_socks_port)
+        text = COMMAND.format(
+            prog=prog, bundle=payload.version, dir=base, socks=args.tor_socks_port
+        )
         plan_file(plan, base / "bin" / prog, text.encode(), 0o700)
-    plan_manifest(plan, args, payload, base / "manifest.htbm")
+    plan_manifest(plan, args, base / "manifest.htbm")
     dotfiles = persistence / "dotfiles"
     if not dotfiles.is_dir():
         plan.notes.append(
@@ -434,7 +490,7 @@ def plan_all(args: argparse.Namespace, payload: Payload) -> Plan:
 
 # --- the command ----------------------------------------------------------------------
 def parser(
-    home: str | None = None, prog: str = PROG, run: str = "htb-NAME.run"
+    home: str | None = None, prog: str = PROG, run: str = "htb-VERSION.run"
 ) -> argparse.ArgumentParser:
     home = home or os.environ.get("HOME") or str(Path.home())
     codes = "\n".join(f"  {code}  {text}" for code, text in EXIT_CODES.items())
@@ -461,7 +517,9 @@ def parser(
     p.add_argument(
         "--manifest",
         metavar="FILE",
-        help="install this sealed manifest (a friend's copy of yours) instead of the bundled one",
+        help="also install this sealed manifest where none is: your invitation (the "
+        ".htbm.asc file beside the bundle) or a friend's copy of yours. Without it, the "
+        "installed manifest is never touched",
     )
     keep = p.add_mutually_exclusive_group()
     keep.add_argument(
@@ -492,6 +550,11 @@ def parser(
         dest="link_home",
         action="store_false",
         help="do not link the command and the launcher into the home directory now",
+    )
+    p.add_argument(
+        "--force-downgrade",
+        action="store_true",
+        help="install this bundle even if a newer htb is installed (the manifest is kept)",
     )
     p.add_argument("--allow-root", action="store_true", help="run as root (nothing needs it)")
     p.add_argument("--bundle-dir", help=argparse.SUPPRESS)
@@ -541,7 +604,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.check:
             print(f"{PROG}: {len(plan.changes)} change(s) to make in {args.dir}")
         else:
-            print(f"{PROG}: installed htb in {args.dir}; run: htb start (or the Backups launcher)")
+            print(
+                f"{PROG}: installed htb {payload.version} in {args.dir}; "
+                "run: htb start (or the Backups launcher)"
+            )
         return EXIT_OK
     except Refusal as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

@@ -23,10 +23,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from htb import __version__, nodedir, ops, restore, session, settings
+from htb import __version__, nodedir, ops, placing, restore, session, settings
 from htb import passphrase as pw
 from htb.client import CheckReport, Client, Progress, Status, TorSettings
-from htb.errors import EXIT_MEANINGS, ManifestInvalidError
+from htb.errors import EXIT_MEANINGS, ManifestInvalidError, NotSealedError
 from htb.manifest import (
     DEFAULT_KDF,
     KdfParams,
@@ -265,8 +265,28 @@ def _join(
     )
 
 
+def _place(args: argparse.Namespace) -> tuple[Opened, str]:
+    """``htb join FILE``: FILE opened (a wrong passphrase installs nothing), then put at
+    ``--manifest`` where no other manifest is - the app's first screen does the same."""
+    if not args.manifest:
+        raise ManifestInvalidError(
+            "no place for the invitation: pass --manifest FILE or set HTB_MANIFEST"
+        )
+    source, target = Path(args.invitation), Path(args.manifest)
+    data = read_limited(source, error=NotSealedError)
+    placing.check(data, target, replace=args.replace)  # before a passphrase is asked for
+    secret = _passphrase(args)
+    opened = session.open_file(source, secret, say=_say)
+    if placing.install(data, target, replace=args.replace):
+        _say(f"installed {source} at {target} (mode 0600)")
+    return opened, secret
+
+
 def cmd_join(args: argparse.Namespace, make_client: ClientFactory) -> int:
-    opened, secret = _open_with(args)
+    if args.invitation is not None:
+        opened, secret = _place(args)
+    else:
+        opened, secret = _open_with(args)
     if not opened.manifest.is_invitation:
         _say(f"{args.manifest} already holds your own backups: nothing to join")
         return 0
@@ -739,7 +759,7 @@ def _parser() -> _Parser:
         joining,
     )
     verb("stop", cmd_stop, "stop the client node and delete its directory", node)
-    verb(
+    sp = verb(
         "join",
         cmd_join,
         "make an operator's invitation yours: create your directories on the grid and seal "
@@ -748,6 +768,19 @@ def _parser() -> _Parser:
         node,
         tor,
         joining,
+    )
+    sp.add_argument(
+        "invitation",
+        nargs="?",
+        metavar="FILE",
+        help="your sealed invitation (the .htbm.asc file beside the bundle): installed at "
+        "--manifest first, where no other manifest is (default: the one installed)",
+    )
+    sp.add_argument(
+        "--replace-manifest",
+        dest="replace",
+        action="store_true",
+        help="with FILE: replace a different manifest installed at --manifest",
     )
     sp = verb(
         "export",

@@ -22,6 +22,7 @@ EXIT_MEANINGS: dict[int, str] = {
     9: "check: some data needs repair",
     10: "check: some data is unrecoverable, or could not be walked",
     11: "restore refused: the snapshot holds what no backup makes",
+    12: "a different manifest is installed (join FILE keeps it)",
     130: "interrupted",
 }
 
@@ -83,6 +84,12 @@ class ManifestInvalidError(HtbError):
     """The manifest's JSON does not follow the schema; the message names the field."""
 
     exit_code = 4
+
+
+class ManifestInstalledError(HtbError):
+    """`htb join FILE`: another manifest is installed where the invitation would go."""
+
+    exit_code = 12
 
 
 # --- passphrases ------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from localplay import PLAYBOOK_BIN, REPO, play, results
-from unit.test_bundle import PY, SEALED, kill_agent, make_wheelhouse, new_key
+from unit.test_bundle import PY, kill_agent, make_wheelhouse, new_key
 
 pytestmark = pytest.mark.ansible
 
@@ -19,12 +19,9 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
     base = tmp_path_factory.mktemp("inputs")
     home = base / "gpg"
     fpr = new_key(home, "HTB module test operator <operator@example.invalid>")
-    manifest = base / "alice.htbm.asc"
-    manifest.write_bytes(SEALED)
     yield {
-        "name": "alice",
+        "version": "1.0",
         "wheelhouse": str(make_wheelhouse(base / "wh")),
-        "manifest": str(manifest),
         "fingerprint": fpr,
         "gnupg_home": str(home),
         "python_version": PY,
@@ -48,15 +45,14 @@ def test_check_mode_then_build_then_nothing(tmp_path: Path, inputs: dict[str, st
     first, second = results(done)
     assert first["changed"] and first["signed"]
     assert not second["changed"] and not second["signed"]
-    run = dest / "htb-alice.run"
+    run = dest / "htb-1.0.run"
     assert first["path"] == str(run) and first["signature"] == str(run) + ".sig"
+    assert first["version"] == "1.0"
     assert first["key"] == str(dest / "operator.gpg") and Path(first["key"]).is_file()
     assert first["sha256"] == checked["sha256"] == second["sha256"]
     assert first["python_version"] == PY
-    assert run.stat().st_mode & 0o777 == 0o600
+    assert run.stat().st_mode & 0o777 == 0o644  # public: no invitation, no secret
     assert dest.stat().st_mode & 0o777 == 0o700
-    # The sealed manifest's bytes are in no output.
-    assert SEALED.decode("latin-1") not in done.stdout + done.stderr
 
     # A missing or broken signature: signed again (and only that).
     sig = Path(first["signature"])
@@ -79,8 +75,7 @@ def test_check_mode_then_build_then_nothing(tmp_path: Path, inputs: dict[str, st
         ({"fingerprint": "not-a-fingerprint"}, "full fingerprint"),
         ({"fingerprint": "0123456789ABCDEF0123456789ABCDEF01234567"}, "no public key"),
         ({"wheelhouse": "/nonexistent/wh.tar"}, "cannot read the wheelhouse"),
-        ({"manifest": "/nonexistent/alice.htbm"}, "cannot read the manifest"),
-        ({"name": "a/b"}, "not a bundle name"),
+        ({"version": "1.0/../x"}, "not a release version"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(
@@ -91,7 +86,7 @@ def test_bad_input_is_one_line_and_writes_nothing(
     assert done.returncode != 0
     (out,) = results(done)
     assert out["failed"] and message in out["msg"] and "\n" not in out["msg"]
-    assert not (dest / "htb-alice.run.sig").exists()
+    assert not (dest / "htb-1.0.run.sig").exists()
 
 
 def test_ansible_doc_renders() -> None:
@@ -105,19 +100,16 @@ def test_ansible_doc_renders() -> None:
     assert "fingerprint" in doc.stdout and "python_version" in doc.stdout
 
 
-def test_the_role_builds_each_bundle_and_operator_gpg_then_nothing(
+def test_the_role_builds_one_release_bundle_and_operator_gpg_then_nothing(
     tmp_path: Path, inputs: dict[str, str]
 ) -> None:
-    manifests = tmp_path / "manifests"
-    manifests.mkdir()
-    for name in ("alice", "bob"):
-        (manifests / f"{name}.htbm.asc").write_bytes(SEALED + name.encode())
     out = tmp_path / "bundles"
     role = {
         "ansible.builtin.include_role": {"name": "activist_bundle"},
         "vars": {
-            "activist_bundle_activists": [{"name": "alice", "backups": []}, {"name": "bob"}],
-            "activist_bundle_manifests_dir": str(manifests),
+            # Activists as an inventory has them: the bundle is one for all of them.
+            "activist_manifests_activists": [{"name": "alice", "backups": []}, {"name": "bob"}],
+            "activist_bundle_version": "1.0",
             "activist_bundle_dir": str(out),
             "activist_bundle_wheelhouse_archive": inputs["wheelhouse"],
             "activist_bundle_python_version": PY,
@@ -129,10 +121,13 @@ def test_the_role_builds_each_bundle_and_operator_gpg_then_nothing(
     (out / "operator.asc").write_text("left by an earlier version\n")
     first = play(tmp_path, role, callback="default")
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "changed=2" in first.stdout  # operator.asc removed; the bundles, operator.gpg
+    assert "changed=2" in first.stdout  # operator.asc removed; the bundle, operator.gpg
     assert sorted(p.name for p in out.iterdir()) == [
-        "htb-alice.run", "htb-alice.run.sig", "htb-bob.run", "htb-bob.run.sig", "operator.gpg",
-    ]  # fmt: skip
+        "htb-1.0.run",
+        "htb-1.0.run.sig",
+        "operator.gpg",
+    ]
+    sig = (out / "htb-1.0.run.sig").read_bytes()
     key = out / "operator.gpg"
     assert key.stat().st_mode & 0o777 == 0o644
     shown = subprocess.run(
@@ -145,3 +140,5 @@ def test_the_role_builds_each_bundle_and_operator_gpg_then_nothing(
     ]
     again = play(tmp_path, role, callback="default")
     assert again.returncode == 0 and "changed=0" in again.stdout, again.stdout
+    # Same inputs, same bytes: not signed again (an OpenPGP signature is not deterministic).
+    assert (out / "htb-1.0.run.sig").read_bytes() == sig

@@ -1,10 +1,12 @@
-"""The signed bundle (htb-<name>.run): built by htb.bundle, run with sh, real gpg, real pip.
+"""The release's signed bundle (htb-<version>.run): built by htb.bundle, run with sh,
+real gpg, real pip.
 
 A throwaway operator key in a temporary GNUPGHOME signs bundles of a tiny wheelhouse
 (a wheel built here with console scripts htb, htb-gui and tahoe, and pip's own wheel);
 the "activist" runs them with ``sh`` into temporary directories standing in for Tails'
-home, Persistent Folder and Persistent Storage. Only two real installs run (the first
-install and an upgrade); every refusal is checked to write nothing.
+home, Persistent Folder and Persistent Storage, with her sealed invitation beside the
+bundle (``--manifest``, as client_tails gives it). Three real installs run (the first
+install, an upgrade, a forced downgrade); every refusal is checked to write nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from htb import bundle
+from htb import bundle, bundle_installer
 
 REPO = Path(__file__).resolve().parents[2]
 PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -184,7 +186,7 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keys]:
 class Built:
     run: Path
     wheelhouse: Path
-    manifest: Path
+    manifest: Path  # her sealed invitation, beside the bundle (never in it)
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +196,7 @@ def built(tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> Built:
     manifest.write_bytes(SEALED)
     wheelhouse = make_wheelhouse(base / "wh")
     result = bundle.build(
-        base / "out", wheelhouse, manifest, keys.fpr, "alice",
+        base / "out", wheelhouse, keys.fpr, version="1.0",
         gnupg_home=keys.operator_home, python_version=PY,
     )  # fmt: skip
     return Built(result.path, wheelhouse, manifest)
@@ -226,7 +228,10 @@ def installed(
     tmp_path_factory: pytest.TempPathFactory, keys: Keys, built: Built
 ) -> tuple[Site, subprocess.CompletedProcess[str]]:
     site = Site(tmp_path_factory.mktemp("tails") / "home")
-    return site, install(built.run, site, gnupg_home=keys.activist_home)
+    # With her invitation, as client_tails installs it (by hand: the app takes it).
+    return site, install(
+        built.run, site, "--manifest", str(built.manifest), gnupg_home=keys.activist_home
+    )
 
 
 def copy_of(built: Built, tmp_path: Path) -> Path:
@@ -252,14 +257,15 @@ def test_same_inputs_same_bytes_and_no_resigning(
 ) -> None:
     # Not even the builder's terminal width changes them (the header holds the help).
     monkeypatch.setenv("COLUMNS", "200")
-    again, python = bundle.build_run(built.wheelhouse, built.manifest, keys.fpr, "alice", PY)
-    assert again == built.run.read_bytes() and python == PY
+    again, python, version = bundle.build_run(built.wheelhouse, keys.fpr, "1.0", PY)
+    assert again == built.run.read_bytes() and python == PY and version == "1.0"
+    assert built.run.name == "htb-1.0.run"
     sig = built.run.with_name(built.run.name + ".sig")
     before = sig.read_bytes()
 
     def rebuild(check: bool = False) -> bundle.Result:
         return bundle.build(
-            built.run.parent, built.wheelhouse, built.manifest, keys.fpr, "alice",
+            built.run.parent, built.wheelhouse, keys.fpr, version="1.0",
             gnupg_home=keys.operator_home, python_version=PY, check=check,
         )  # fmt: skip
 
@@ -269,7 +275,8 @@ def test_same_inputs_same_bytes_and_no_resigning(
     # operator.gpg: the operator's public key alone, a keyring file gpg can read.
     shown = gpg(keys.empty_home, "--with-colons", "--show-keys", str(result.key)).stdout.decode()
     assert [ln.split(":")[9] for ln in shown.splitlines() if ln.startswith("fpr:")] == [keys.fpr]
-    assert built.run.stat().st_mode & 0o777 == 0o600
+    # Public: nothing secret in it.
+    assert built.run.stat().st_mode & 0o777 == 0o644
     # The payload as documented: sorted, owner 0, mtime 0, everything in SHA256SUMS.
     head = built.run.read_bytes()
     skip = int(head.split(b"\nHTB_SKIP=", 1)[1].split(b"\n", 1)[0])
@@ -283,6 +290,7 @@ def test_same_inputs_same_bytes_and_no_resigning(
     listed = {line.split("  ")[1] for line in sums.splitlines()}
     assert listed == {n for n, m in zip(names, members, strict=True) if m.isfile()} - {"SHA256SUMS"}
     assert "tiny-htb==1.0 --hash=sha256:" in reqs and "\npip==" in "\n" + reqs
+    assert "manifest.htbm" not in names
     # Check mode: a missing signature would be made, nothing is written.
     sig.rename(tmp_path / "sig")
     try:
@@ -296,9 +304,8 @@ def test_same_inputs_same_bytes_and_no_resigning(
     ("kwargs", "message"),
     [
         ({"fingerprint": "ABCD"}, "full fingerprint"),
-        ({"name": "../alice"}, "not a bundle name"),
+        ({"version": "../1.0"}, "not a release version"),
         ({"python_version": "three"}, "not a Python version"),
-        ({"manifest": "missing"}, "cannot read the manifest"),
         ({"wheelhouse": "missing"}, "cannot read the wheelhouse"),
     ],
 )
@@ -307,9 +314,8 @@ def test_bad_build_input_is_one_line(
 ) -> None:
     args: dict[str, object] = {
         "wheelhouse": built.wheelhouse,
-        "manifest": built.manifest,
         "fingerprint": keys.fpr,
-        "name": "alice",
+        "version": "1.0",
         "python_version": PY,
     }
     args.update({k: tmp_path / v if v == "missing" else v for k, v in kwargs.items()})
@@ -323,14 +329,59 @@ def test_a_wheelhouse_without_pip_is_refused(tmp_path: Path, keys: Keys) -> None
     with tarfile.open(archive, "w") as tar:
         tar.add(make_wheel(tmp_path, "1.0"), arcname="tiny_htb-1.0-py3-none-any.whl")
     with pytest.raises(bundle.BundleError, match="no pip wheel"):
-        bundle.build_run(archive, archive, keys.fpr, "alice", PY)
+        bundle.build_run(archive, keys.fpr, "1.0", PY)
+
+
+def test_the_version_is_htbs_and_its_wheels(tmp_path: Path, keys: Keys, built: Built) -> None:
+    """One version: htb.__version__ by default (pyproject.toml's and galaxy.yml's:
+    tests/unit/test_version.py), and htb's own wheel in the wheelhouse must be it."""
+    archive = tmp_path / "wh.tar"
+    shutil.copy(built.wheelhouse, archive)
+    fake = tmp_path / "hidden_tahoe_backup-9.9-py3-none-any.whl"
+    fake.write_bytes(b"not used")
+    with tarfile.open(archive, "a") as tar:
+        tar.add(fake, arcname=f"./{fake.name}")
+    # Mutation: version_of without its comparison -> a bundle named htb-<ours>.run
+    # installing htb 9.9 is built: no refusal.
+    with pytest.raises(bundle.BundleError, match=r"holds htb 9\.9, not "):
+        bundle.build_run(archive, keys.fpr, None, PY)
+    assert bundle.build_run(archive, keys.fpr, "9.9", PY)[2] == "9.9"
+    import htb
+
+    assert bundle.build_run(built.wheelhouse, keys.fpr, None, PY)[2] == htb.__version__
+
+
+def test_the_bundle_holds_no_byte_of_an_invitation(
+    tmp_path: Path, built: Built, installed: tuple[Site, subprocess.CompletedProcess[str]]
+) -> None:
+    """Published openly, it carries no secret: her invitation's bytes are nowhere in
+    it. Control: the same search finds them in the invitation file and, once given
+    (--manifest), in the installed manifest. Mutation: the payload of format 1
+    (bundle.py: "manifest.htbm": the invitation's bytes among its files) finds them."""
+    invitation = built.manifest.read_bytes()
+    needles = [invitation, invitation[8:40], invitation[-24:]]
+    data = built.run.read_bytes()
+    assert [n in data for n in needles] == [False, False, False]
+    assert all(n in invitation for n in needles)
+    site, _ = installed
+    assert all(n in (site.dir / "manifest.htbm").read_bytes() for n in needles)
+
+
+@pytest.mark.parametrize(
+    ("older", "newer"),
+    [("0.2.0", "0.2.1"), ("0.2.0", "0.10.0"), ("1.0.dev1", "1.0a1"), ("1.0rc1", "1.0"),
+     ("1.0", "1.0.post1"), ("1", "1.0.1")],
+)  # fmt: skip
+def test_versions_are_ordered_as_releases(older: str, newer: str) -> None:
+    assert bundle_installer.version_key(older) < bundle_installer.version_key(newer)
+    assert bundle_installer.version_key("1.0") == bundle_installer.version_key("1.0.0")
 
 
 # --- the install --------------------------------------------------------------------------
 def test_installs_as_documented(installed: tuple[Site, subprocess.CompletedProcess[str]]) -> None:
     site, done = installed
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "installed htb in" in done.stdout
+    assert "installed htb 1.0 in" in done.stdout
     d = site.dir
     assert (d / "manifest.htbm").read_bytes() == SEALED
     assert os.readlink(d / "venv").startswith("venv-")
@@ -377,7 +428,9 @@ def test_check_reports_and_writes_nothing(tmp_path: Path, keys: Keys, built: Bui
     done = install(built.run, site, "--check", gnupg_home=keys.activist_home)
     assert done.returncode == 0, done.stderr
     assert "would install htb and tahoe-lafs" in done.stdout
-    assert "would install the sealed manifest" in done.stdout
+    # No manifest given: none would be installed; where her invitation goes, said once.
+    assert "sealed manifest" not in done.stdout
+    assert "no manifest at" in done.stdout and "htb join FILE" in done.stdout
     assert "change(s) to make" in done.stdout
     assert site.digest() == before
 
@@ -388,6 +441,7 @@ def test_help_needs_no_signature(tmp_path: Path, keys: Keys, built: Built) -> No
     done = subprocess.run(["sh", str(run), "--help"], capture_output=True, text=True, check=False)
     assert done.returncode == 0
     assert "--replace-manifest" in done.stdout and "exit codes:" in done.stdout
+    assert "--force-downgrade" in done.stdout and "  8  a newer htb is installed" in done.stdout
 
 
 # --- refusals: one line, a documented exit code, nothing written -------------------------
@@ -409,9 +463,7 @@ TAMPER: dict[str, Callable[[bytes, bytes], bytes]] = {
 
 @pytest.mark.parametrize("what", sorted(TAMPER))
 def test_tampered_bundle_is_refused(tmp_path: Path, keys: Keys, built: Built, what: str) -> None:
-    other, _ = bundle.build_run(
-        make_wheelhouse(tmp_path / "wh", "6.6"), built.manifest, keys.fpr, "alice", PY
-    )
+    other = bundle.build_run(make_wheelhouse(tmp_path / "wh", "6.6"), keys.fpr, "1.0", PY)[0]
     run = copy_of(built, tmp_path)
     run.write_bytes(TAMPER[what](run.read_bytes(), other))
     site = Site(tmp_path / "home")
@@ -528,7 +580,7 @@ def test_this_system_is_refused(tmp_path: Path, keys: Keys, built: Built) -> Non
     # Another Python than the wheels'.
     other = tmp_path / "other"
     result = bundle.build(
-        other, built.wheelhouse, built.manifest, keys.fpr, "alice",
+        other, built.wheelhouse, keys.fpr, version="1.0",
         gnupg_home=keys.operator_home, python_version="3.99",
     )  # fmt: skip
     site = Site(tmp_path / "home")
@@ -555,7 +607,7 @@ def test_this_system_is_refused(tmp_path: Path, keys: Keys, built: Built) -> Non
 def newer(tmp_path_factory: pytest.TempPathFactory, keys: Keys, built: Built) -> Path:
     base = tmp_path_factory.mktemp("newer")
     return bundle.build(
-        base, make_wheelhouse(base / "wh", "2.0"), built.manifest, keys.fpr, "alice",
+        base, make_wheelhouse(base / "wh", "2.0"), keys.fpr, version="2.0",
         gnupg_home=keys.operator_home, python_version=PY,
     ).path  # fmt: skip
 
@@ -567,6 +619,7 @@ def test_newer_bundle_upgrades_and_keeps_the_manifest(
     d = site.dir
     # After first use the manifest is the activist's own.
     (d / "manifest.htbm").write_bytes(b"HTBM her own")
+    manifest_before = (d / "manifest.htbm").stat()
     old = os.readlink(d / "venv")
     # What the Ansible role installed before bundles: a virtualenv directory at venv,
     # the wheelhouse, the launcher's script, a node with secrets in Persistent Storage.
@@ -579,8 +632,17 @@ def test_newer_bundle_upgrades_and_keeps_the_manifest(
         path.write_text("old")
     done = install(newer, site, gnupg_home=keys.activist_home)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "kept the manifest installed" in done.stdout
+    assert "installed htb 2.0" in done.stdout and "manifest" not in done.stdout
+    # Never touched: the same bytes, the same file (inode, mtime). Mutation: the
+    # installer writing a manifest on every run (plan_manifest without its `if
+    # args.manifest is None: return`) fails it.
     assert (d / "manifest.htbm").read_bytes() == b"HTBM her own"
+    after = (d / "manifest.htbm").stat()
+    assert (after.st_ino, after.st_mtime_ns) == (
+        manifest_before.st_ino,
+        manifest_before.st_mtime_ns,
+    )
+    assert '"version": "2.0"' in (d / "installed.json").read_text()
     assert os.readlink(d / "venv") != old and not (d / old).exists()
     assert not [p for p in legacy if p.exists()]
     assert not (d / "node").exists() and not (d / "wheelhouse").exists()
@@ -626,3 +688,28 @@ def test_a_given_manifest_never_replaces_another_unasked(
     assert "replace the sealed manifest" in done.stdout
     assert (d / "manifest.htbm").read_bytes() == b"HTBM a friend's copy"
     assert (d / "manifest.htbm").stat().st_mode & 0o777 == 0o600
+
+
+def test_an_older_bundle_is_refused_unless_forced(
+    installed: tuple[Site, subprocess.CompletedProcess[str]],
+    keys: Keys,
+    built: Built,
+    newer: Path,
+) -> None:
+    """After the upgrade to 2.0, the 1.0 bundle: refused, one line, exit 8, nothing
+    written; --force-downgrade installs it and keeps her manifest's bytes. Mutation:
+    plan_all without check_downgrade -> the 1.0 bundle installs (exit 0)."""
+    site, _ = installed
+    d = site.dir
+    assert install(newer, site, gnupg_home=keys.activist_home).returncode == 0
+    mine = (d / "manifest.htbm").read_bytes()
+    before = site.digest()
+    refused(install(built.run, site, gnupg_home=keys.activist_home), 8, "htb 2.0 is installed")
+    refused(install(built.run, site, "--check", gnupg_home=keys.activist_home), 8, "newer")
+    assert site.digest() == before
+    done = install(built.run, site, "--force-downgrade", gnupg_home=keys.activist_home)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "installed htb 1.0" in done.stdout
+    assert (d / "manifest.htbm").read_bytes() == mine
+    out = subprocess.run([str(d / "bin" / "htb")], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[:3] == ["tiny", "htb", "1.0"]

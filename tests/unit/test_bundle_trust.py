@@ -1,6 +1,6 @@
 """The bundle's trust root: the fingerprint given in person, checked by Tails' own gpg.
 
-Whoever carries the three files (``htb-alice.run``, its ``.sig``, ``operator.gpg``)
+Whoever carries the three files (``htb-<version>.run``, its ``.sig``, ``operator.gpg``)
 controls all of them: a substitute's header is the substitute's, so the check must
 run before it, in Tails' own gpg. The command an activist types is read from the
 activist's guide (docs/activist-guide.md, "What to do") and run as she runs it: in a
@@ -33,9 +33,9 @@ from htb import bundle, bundle_installer
 
 REPO = Path(__file__).resolve().parents[2]
 UID = 1000
-RUN = "htb-alice.run"
-SEALED = b"HTBM\x00 the operator's invitation for alice, never printed"
-FORGED = b"HTBM\x00 the forger's invitation: its own grid"
+# The release the activist's guide names in its example (any version builds the same).
+VERSION = "0.2.0"
+RUN = f"htb-{VERSION}.run"
 
 
 # --- Tails, as far as the check goes: trixie's gpg and Python, in a container ----------
@@ -161,7 +161,7 @@ def wheelhouse(out: Path) -> Path:
 
 @dataclass
 class Bundles:
-    genuine: Path  # a directory: htb-alice.run, .sig, operator.gpg
+    genuine: Path  # a directory: htb-<version>.run, .sig, operator.gpg
     substitute: bytes  # the forger's bundle, built with htb's own tool, unsigned
     keys: Keys
 
@@ -170,15 +170,13 @@ class Bundles:
 def bundles(tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> Bundles:
     base = tmp_path_factory.mktemp("bundles")
     wh = wheelhouse(base / "wh")
-    (base / "alice.htbm").write_bytes(SEALED)
-    (base / "forged.htbm").write_bytes(FORGED)
     bundle.build(
-        base / "genuine", wh, base / "alice.htbm", keys.operator, "alice",
+        base / "genuine", wh, keys.operator, version=VERSION,
         gnupg_home=keys.home, python_version="3.13",
     )  # fmt: skip
     # A bundle that installs (its header names the forger's key): were it run, it
     # would change her home, which every refusal below shows it does not.
-    substitute, _ = bundle.build_run(wh, base / "forged.htbm", keys.forger, "alice", "3.13")
+    substitute = bundle.build_run(wh, keys.forger, VERSION, "3.13")[0]
     return Bundles(base / "genuine", substitute, keys)
 
 
@@ -310,9 +308,10 @@ def test_the_genuine_bundle_installs_and_her_keyring_stays_hers(
     # Case does not matter to gpg.
     done = laptop.run(tails_image, typed(bundles.keys.operator.lower()))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "htb-install: installed htb in /home/amnesia/Persistent/.htb" in done.stdout
-    installed = laptop.persistence / "Persistent" / ".htb" / "manifest.htbm"
-    assert installed.read_bytes() == SEALED
+    assert f"htb-install: installed htb {VERSION} in /home/amnesia/Persistent/.htb" in done.stdout
+    # Tooling only: her invitation travels beside it (the app's first screen takes it).
+    assert (laptop.persistence / "Persistent" / ".htb" / "installed.json").is_file()
+    assert not (laptop.persistence / "Persistent" / ".htb" / "manifest.htbm").exists()
     # Mutation: the header imports operator.gpg into her keyring (`gpg --import "$key"`,
     # bundle.py:HEADER) -> .gnupg changes, fails. Verifying with her keyring (the
     # header's gpg without --homedir, the guide's without --no-default-keyring)
@@ -329,8 +328,8 @@ def test_control_the_same_command_with_the_forgers_fingerprint_installs_it(
     hand_over(bundles, laptop, "its own key, named with the operator's fingerprint")
     done = laptop.run(tails_image, typed(bundles.keys.forger))
     assert done.returncode == 0, done.stdout + done.stderr
-    installed = laptop.persistence / "Persistent" / ".htb" / "manifest.htbm"
-    assert installed.read_bytes() == FORGED
+    assert "htb-install: installed htb" in done.stdout
+    assert (laptop.persistence / "Persistent" / ".htb" / "installed.json").is_file()
 
 
 def test_control_the_old_instructions_would_have_been_fooled(

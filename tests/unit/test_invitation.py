@@ -343,3 +343,47 @@ def test_export_qr_of_a_manifest_too_large_writes_nothing(env, capsys) -> None:
     assert cli.main(args) == 4
     assert "too large for one QR code" in capsys.readouterr().err
     assert not out.exists() and not png.exists()
+
+
+# --- issue 25: the invitation travels beside the release's bundle --------------------------
+def _join_file(env: dict[str, Path], laptop: Laptop, target: Path, *extra: str) -> int:
+    args = ["join", str(env["m"]), "-m", str(target), *_start(env)]
+    args += ["--new-passphrase-file", str(env["pw"]), *KDF, *extra]
+    return cli.main(args, laptop)
+
+
+def test_join_file_installs_the_invitation_then_makes_it_hers(env, capsys) -> None:
+    stick = env["m"].read_bytes()
+    target = env["tmp"] / "Persistent" / ".htb" / "manifest.htbm"
+    target.parent.mkdir(mode=0o700)
+    assert _join_file(env, Laptop(), target) == 0
+    err = capsys.readouterr().err
+    assert f"installed {env['m']} at {target}" in err
+    assert OPERATOR_PW not in err and ACTIVIST_PW not in err
+    # Her own full manifest where the invitation was put; the stick's file as it came.
+    assert open_sealed(target.read_bytes(), ACTIVIST_PW).manifest.kind == "full"
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert env["m"].read_bytes() == stick
+
+
+def test_join_file_never_replaces_another_manifest_unasked(env, capsys) -> None:
+    """Exit 12, one line, both files as they were. Mutation: placing.install without
+    its refusal (`and not replace`) writes the invitation over her manifest: fails."""
+    target = env["tmp"] / "manifest.htbm"
+    target.write_bytes(b"HTBM her own manifest")
+    stick = env["m"].read_bytes()
+    assert _join_file(env, Laptop(), target) == 12
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "a different manifest is installed" in err[0], err
+    assert target.read_bytes() == b"HTBM her own manifest"
+    assert env["m"].read_bytes() == stick
+    # A wrong passphrase installs nothing either (exit 3, before any write).
+    empty = env["tmp"] / "empty" / "manifest.htbm"
+    empty.parent.mkdir()
+    os.environ["HTB_PASSPHRASE"] = "not the operator's passphrase at all"
+    assert _join_file(env, Laptop(), empty) == 3
+    assert not empty.exists()
+    os.environ["HTB_PASSPHRASE"] = OPERATOR_PW
+    # Asked for: replaced, then joined.
+    assert _join_file(env, Laptop(), target, "--replace-manifest") == 0
+    assert open_sealed(target.read_bytes(), ACTIVIST_PW).manifest.kind == "full"

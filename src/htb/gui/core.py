@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from htb import nodedir, ops, restore, session, settings
+from htb import nodedir, ops, placing, restore, session, settings
 from htb import passphrase as pw
 from htb.client import Client, Status
 from htb.errors import (
@@ -313,7 +313,8 @@ class Core:
 
     def _install(self, pending: _Pending) -> None:
         assert pending.target is not None  # noqa: S101 - callers checked
-        write_atomic(pending.target, pending.data)
+        # htb join FILE's writer: the person was asked before it replaces another.
+        placing.install(pending.data, pending.target, replace=True)
         self.manifest_path = pending.target
 
     def answer_replace(self, replace_it: bool) -> bool:

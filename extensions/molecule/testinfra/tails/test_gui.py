@@ -1,11 +1,13 @@
 """Issue 11: the activist's side as a person meets it, and Tails' network policy.
 
 gui_story.yml told Bob's story on his own Tails-like laptop (the `tails_by_hand`
-group): his signed bundle checked and installed by hand as `amnesia` with the README's
+group): the release's signed bundle (issue 25: the one every activist gets, no
+invitation in it) checked and installed by hand as `amnesia` with the README's
 command (a substitute signed by a key named with the operator's fingerprint, and a
 tampered copy, refused first), the desktop app driven through its accessibility tree
-(testbed/gui/gui_story.py), the wipe, the same command again, the friend's copy, the
-restore; then `htb restore` of the same backup. It fetched its records to
+(testbed/gui/gui_story.py) taking his invitation from the stick on its first screen,
+the wipe, the same command again, the friend's copy, the restore; then `htb restore`
+of the same backup. It fetched its records to
 <ephemeral>/gui; these tests assert on them and on the laptops themselves.
 """
 
@@ -36,7 +38,6 @@ SCREENS = (
     "03-backed-up",
     "04-copy-for-a-friend",
     "05-wrong-passphrase",
-    "06-replace-the-manifest",
     "07-restore",
     "08-restored",
     "09-main",
@@ -122,7 +123,10 @@ def test_the_readme_command_stops_a_substitute_signed_by_a_key_naming_the_operat
     # He typed the activist's guide's command, as printed there, with the fingerprint he got.
     guide = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"]) / "docs" / "activist-guide.md"
     readme = guide.read_text()
-    typed = record["readme_command"].replace("htb-bob.run", "htb-alice.run")
+    # The guide names an example release; he typed the one on his stick.
+    typed = re.sub(r"htb-[0-9][0-9A-Za-z.]*[.]run", "htb-VERSION.run", record["readme_command"])
+    readme = re.sub(r"htb-[0-9][0-9A-Za-z.]*[.]run", "htb-VERSION.run", readme)
+    assert "htb-VERSION.run" in typed, typed
     assert "--assert-signer" in typed and typed.split("--assert-signer")[0] in readme
     stopped = record["substitute"]
     # gpg: 1, a good signature by another key than the one typed. Nothing of the
@@ -216,13 +220,27 @@ def test_a_wrong_passphrase_is_a_dialog_with_the_clis_line() -> None:
     assert "exit 3" in text, text
 
 
-def test_the_app_asked_before_replacing_the_reinstalled_invitation() -> None:
-    text = (RECORDS / "gui-replace.txt").read_text()
-    assert f"{HTB_DIR}/manifest.htbm" in text, text
+def test_the_bundle_carries_no_byte_of_his_invitation() -> None:
+    """Issue 25: one bundle for every activist, published openly - his sealed
+    invitation travels beside it. The search (a full armored line of his invitation
+    and its decoded bytes) finds nothing in the bundle; control: it finds both in
+    the invitation file. Mutation: the per-activist payload (manifest.htbm inside)
+    finds the decoded bytes in the bundle."""
+    found = steps()["bundle_secrets"]
+    assert found["needle_bytes"] == [64, 48], found
+    assert found["in_invitation_file"] == [True, True], found
+    assert found["in_bundle"] == [False, False], found
 
 
-def test_after_replace_the_installed_manifest_is_the_friends_copy_byte_for_byte() -> None:
-    # After "Replace", the installed manifest is the friend's copy, byte for byte.
+def test_after_the_wipe_the_app_installed_the_friends_copy_without_a_question() -> None:
+    # The reinstalled tooling has no manifest (the bundle carries none): the app
+    # installed the copy where nothing was, and asked nothing (the question before
+    # replacing another manifest: tests/unit/test_gui_core.py).
+    assert not (RECORDS / "gui-replace.txt").exists()
+
+
+def test_the_installed_manifest_is_the_friends_copy_byte_for_byte() -> None:
+    # After the return, the installed manifest is the friend's copy, byte for byte.
     installed = BOB.file(f"{HTB_DIR}/manifest.htbm").content
     assert installed == BOB.file("/media/amnesia/USB/bob-for-a-friend.htbm.asc").content
 

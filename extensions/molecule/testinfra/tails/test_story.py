@@ -411,6 +411,11 @@ def test_tooling_lives_in_persistent_storage_owned_by_amnesia() -> None:
     assert sorted(kept) == sorted([*tooling, "manifest.htbm", "manifest.htbm.backupdb"])
     # (linked_to resolves ~/Persistent, itself a link to Persistent Storage.)
     assert Path(TAILS.file(f"{HTB_DIR}/venv").linked_to).name == venvs[0]
+    # Issue 25: the release installed (htb's version), which a later bundle is compared
+    # with (an older one is refused unless forced).
+    state = json.loads(TAILS.file(f"{HTB_DIR}/installed.json").content_string)
+    galaxy = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"]) / "galaxy.yml"
+    assert state["version"] == yaml.safe_load(galaxy.read_text())["version"], state
     sealed_db = TAILS.file(f"{HTB_DIR}/manifest.htbm.backupdb")
     assert sealed_db.user == "amnesia" and sealed_db.mode == 0o600
     assert not sealed_db.content.startswith(b"SQLite format")
