@@ -240,7 +240,9 @@ qr_changed:
   type: bool
   sample: false
 passphrase_bits:
-  description: Estimated entropy of the passphrase, in bits.
+  description:
+    - The passphrase's entropy, in bits - counted for one the module generated (each word
+      log2(7776) bits), estimated for one it was given or read from O(passphrase_file).
   returned: state is present
   type: float
   sample: 90.5
@@ -425,7 +427,11 @@ def _present(module: AnsibleModule, path: Path) -> None:
 
     secret, generated = _resolve_passphrase(module)
     module.no_log_values.add(secret)
-    strength = htb_passphrase.check(secret, allow_weak=p["allow_weak_passphrase"])
+    strength = (
+        htb_passphrase.check_generated(p["passphrase_words"], allow_weak=p["allow_weak_passphrase"])
+        if generated
+        else htb_passphrase.check(secret, allow_weak=p["allow_weak_passphrase"])
+    )
     kdf = KdfParams.from_options(p["kdf_opslimit"], p["kdf_memlimit_mib"])
     kdf.validate()
     form = "armored" if p["armor"] else "binary"

@@ -146,7 +146,17 @@ def check(passphrase: str, *, allow_weak: bool = False) -> Strength:
     if not passphrase:
         raise WeakPassphraseError("the passphrase is empty")
     validate(passphrase)
-    strength = estimate(passphrase)
+    return _refuse_if_weak(estimate(passphrase), allow_weak)
+
+
+def check_generated(words: int, *, allow_weak: bool = False) -> Strength:
+    """The strength of a passphrase :func:`generate` drew: counted, not estimated (each
+    word is log2(7776) bits from the CSPRNG; an estimator rates common words lower, e.g.
+    77.5 bits for a 7-word one). Refused below MIN_BITS, as :func:`check` does."""
+    return _refuse_if_weak(Strength(bits=generated_bits(words), advice=""), allow_weak)
+
+
+def _refuse_if_weak(strength: Strength, allow_weak: bool) -> Strength:
     if strength.bits < MIN_BITS and not allow_weak:
         raise WeakPassphraseError(
             # Rounded down: 63.6 bits is refused as "about 63", never "about 64, 64 needed".

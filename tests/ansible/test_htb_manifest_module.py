@@ -76,7 +76,9 @@ def test_generated_passphrase_is_stored_not_returned_and_reused(tmp_path: Path) 
     assert first["passphrase_file"] == str(pfile)
     assert secret not in json.dumps(first)
     assert len(secret.split()) == 7
-    assert first["passphrase_bits"] > 85
+    # Counted, not estimated (an estimator gave 77.5 for one such draw in a CI run):
+    # 7 x log2(7776). Mutation: the module rating it with passphrase.check -> flaky, lower.
+    assert first["passphrase_bits"] == 90.5
     assert first["changed"] is True
     assert second["changed"] is False
     assert "passphrase" not in second
