@@ -27,19 +27,12 @@ import pstats
 import statistics
 import subprocess
 import sys
-import tarfile
-import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "src"))
-os.environ.setdefault("HTB_TAHOE", str(REPO / ".venv-tahoe/bin/tahoe"))
+from devgrid_bench import REPO, WEB, fmt, laptop_env, main_on_devgrid, old_htb, timed_htb
 
-from htb.testing.devgrid import DevGrid  # noqa: E402
-
-PW = "lantern mosaic unpaved fidelity outsmart gurgle quarrel"
-WEB = ["--web-port", "tcp:0:interface=127.0.0.1"]
+from htb.testing.devgrid import DevGrid
 
 # (label, qualified-name suffixes whose cumulative time is that phase), in run order.
 PHASES = [
@@ -53,18 +46,6 @@ PHASES = [
 ]
 
 
-def old_src(rev: str, dest: Path) -> Path:
-    """``src/`` of git revision ``rev``, unpacked into ``dest``."""
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", rev, "src/htb"], capture_output=True, check=True
-    ).stdout
-    tar = dest / "old.tar"
-    tar.write_bytes(archive)
-    with tarfile.open(tar) as t:
-        t.extractall(dest, filter="data")
-    return dest / "src"
-
-
 class Laptop:
     def __init__(self, base: Path) -> None:
         self.home, self.runtime = base / "laptop", base / "run-user"
@@ -73,29 +54,11 @@ class Laptop:
         self.node = self.runtime / "htb-node"
 
     def env(self, src: Path) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("HTB_", "XDG_"))}
-        return env | {
-            "HOME": str(self.home),
-            "XDG_RUNTIME_DIR": str(self.runtime),
-            "HTB_PASSPHRASE": PW,
-            "HTB_TAHOE": os.environ["HTB_TAHOE"],
-            "PYTHONPATH": str(src),
-        }
+        return laptop_env(src, self.home, self.runtime)
 
     def htb(self, src: Path, *args: str, profile: Path | None = None) -> float:
-        prof = ["-m", "cProfile", "-o", str(profile)] if profile else []
-        start = time.monotonic()
-        proc = subprocess.run(
-            [sys.executable, *prof, "-m", "htb", *args],
-            env=self.env(src),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        took = time.monotonic() - start
-        if proc.returncode != 0:
-            raise SystemExit(f"htb {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
-        return took
+        prof = ("-m", "cProfile", "-o", str(profile)) if profile else ()
+        return timed_htb(args, self.env(src), before=prof)
 
     def tahoe(self, *args: str) -> float:
         start = time.monotonic()
@@ -128,19 +91,14 @@ def phases(profile: Path, wall: float) -> list[tuple[str, float, int]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--large-mib", type=int, default=4)
-    parser.add_argument("--old-rev", default="2978ca1", help="the htb before issue 25, item 4")
-    args = parser.parse_args()
-    base = Path(tempfile.mkdtemp(prefix="htb-bench-incr-"))
-    base.chmod(0o700)
-    grid = DevGrid(base / "grid", storage_nodes=4)
-    grid.start()
-    try:
-        run(args, base, grid)
-    finally:
-        grid.destroy()
+    main_on_devgrid(
+        __doc__,
+        run,
+        rounds=5,
+        old_rev="2978ca1",
+        old_rev_help="the htb before issue 25, item 4",
+        prefix="htb-bench-incr-",
+    )
 
 
 def run(args: argparse.Namespace, base: Path, grid: DevGrid) -> None:
@@ -164,7 +122,7 @@ def run(args: argparse.Namespace, base: Path, grid: DevGrid) -> None:
     }
     (base / "template.json").write_text(json.dumps(template))
     sealed = laptop.home / "alice.htb"
-    new, old = REPO / "src", old_src(args.old_rev, base)
+    new, old = REPO / "src", old_htb(args.old_rev, base)
     m = ["-m", str(sealed)]
     laptop.htb(new, "new-manifest", str(base / "template.json"), "-o", str(sealed), *WEB,
                "--unsafe-no-tor")  # fmt: skip
@@ -205,10 +163,6 @@ def run(args: argparse.Namespace, base: Path, grid: DevGrid) -> None:
         for label, seconds, calls in phases(profile, wall):
             print(f"    {label:38} {seconds:5.2f}  {calls}")
     laptop.htb(new, "stop", *WEB)
-
-
-def fmt(values: list[float]) -> str:
-    return "[" + ", ".join(f"{v:.2f}" for v in values) + "]"
 
 
 if __name__ == "__main__":

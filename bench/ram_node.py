@@ -28,22 +28,25 @@ import os
 import statistics
 import subprocess
 import sys
-import tarfile
-import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "src"))
-os.environ.setdefault("HTB_TAHOE", str(REPO / ".venv-tahoe/bin/tahoe"))
+from devgrid_bench import (
+    PW,
+    REPO,
+    WEB,
+    fmt,
+    laptop_env,
+    main_on_devgrid,
+    old_htb,
+    timed_htb,
+)
 
-from htb.manifest import DEFAULT_KDF, seal, validate  # noqa: E402
-from htb.ops import new_convergence_secret  # noqa: E402
-from htb.tahoe import TahoeClient  # noqa: E402
-from htb.testing.devgrid import DevGrid  # noqa: E402
+from htb.manifest import DEFAULT_KDF, seal, validate
+from htb.ops import new_convergence_secret
+from htb.tahoe import TahoeClient
+from htb.testing.devgrid import DevGrid
 
-PW = "lantern mosaic unpaved fidelity outsmart gurgle quarrel"
-WEB = ["--web-port", "tcp:0:interface=127.0.0.1"]
 TCP = [*WEB, "--unsafe-no-tor"]
 
 
@@ -60,45 +63,14 @@ class Htb:
         return self.node or self.runtime / "htb-node"
 
     def __call__(self, *args: str) -> float:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("HTB_", "XDG_"))}
-        env |= {
-            "HOME": str(self.home),
-            "XDG_RUNTIME_DIR": str(self.runtime),
-            "HTB_PASSPHRASE": PW,
-            "HTB_TAHOE": os.environ["HTB_TAHOE"],
-            "PYTHONPATH": str(self.src),
-        }
-        node = ["-d", str(self.node)] if self.node else []
-        start = time.monotonic()
-        proc = subprocess.run(
-            [sys.executable, "-m", "htb", *args, *node],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        took = time.monotonic() - start
-        if proc.returncode != 0:
-            raise SystemExit(f"htb {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
-        return took
+        node = ("-d", str(self.node)) if self.node else ()
+        return timed_htb(args, laptop_env(self.src, self.home, self.runtime), after=node)
 
     def wait_connected(self, happy: int, since: float) -> float:
         client = TahoeClient(self.node_dir)
         while client.status().connected < happy:
             time.sleep(0.05)
         return time.monotonic() - since
-
-
-def old_htb(rev: str, dest: Path) -> Path:
-    """``src/`` of git revision ``rev``, unpacked into ``dest`` (the repository is not touched)."""
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", rev, "src/htb"], capture_output=True, check=True
-    ).stdout
-    tar = dest / "old.tar"
-    tar.write_bytes(archive)
-    with tarfile.open(tar) as t:
-        t.extractall(dest, filter="data")
-    return dest / "src"
 
 
 def storage_indexes(grid: DevGrid) -> set[str]:
@@ -121,19 +93,14 @@ def timed_start(htb: Htb, manifest: Path, happy: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--large-mib", type=int, default=4)
-    parser.add_argument("--old-rev", default="5e20867", help="the htb before the node in RAM")
-    args = parser.parse_args()
-    base = Path(tempfile.mkdtemp(prefix="htb-bench-ram-"))
-    base.chmod(0o700)
-    grid = DevGrid(base / "grid", storage_nodes=4)
-    grid.start()
-    try:
-        run(args, base, grid)
-    finally:
-        grid.destroy()
+    main_on_devgrid(
+        __doc__,
+        run,
+        rounds=3,
+        old_rev="5e20867",
+        old_rev_help="the htb before the node in RAM",
+        prefix="htb-bench-ram-",
+    )
 
 
 def run(args: argparse.Namespace, base: Path, grid: DevGrid) -> None:
@@ -266,10 +233,6 @@ def run(args: argparse.Namespace, base: Path, grid: DevGrid) -> None:
         f"   (the tree: {directories} directories, {big} files over 55 bytes, the rest "
         "LIT: kept inside their directory's cap)"
     )
-
-
-def fmt(values: list[float]) -> str:
-    return "[" + ", ".join(f"{v:.2f}" for v in values) + "]"
 
 
 if __name__ == "__main__":
