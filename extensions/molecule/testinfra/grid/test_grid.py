@@ -638,6 +638,14 @@ def test_the_identity_archive_holds_every_server_node_and_the_grid_manager_key()
             assert base64.b64decode(entry["tahoe"][node][name]) == on_disk, (host, name)
 
 
+def tor_ports(host) -> tuple[str, str]:
+    """(SOCKS port, control port) the host's tor listens on, as its torrc says."""
+    torrc = host.file("/etc/tor/torrc").content_string
+    socks = re.search(r"^SocksPort 127\.0\.0\.1:(\d+)$", torrc, re.M).group(1)
+    control = re.search(r"^ControlPort 127\.0\.0\.1:(\d+)$", torrc, re.M).group(1)
+    return socks, control
+
+
 # Run on the client host (test only): its tor's descriptor of an onion, fetched from the
 # private network's HSDirs as any client would (HSFETCH) and read through the control
 # port with the cookie. argv: onion address, control port.
@@ -672,8 +680,7 @@ def pow_params(address: str) -> list[str]:
     encrypted layer, decrypted with the onion address as any client does (stem)."""
     from stem.descriptor.hidden_service import HiddenServiceDescriptorV3
 
-    torrc = CLIENT.file("/etc/tor/torrc").content_string
-    control = re.search(r"^ControlPort 127\.0\.0\.1:(\d+)$", torrc, re.M).group(1)
+    _socks, control = tor_ports(CLIENT)
     text = CLIENT.check_output(
         "python3 -c %s %s %s", FETCH_DESCRIPTOR, address.removesuffix(".onion"), control
     )
@@ -711,9 +718,7 @@ def test_every_node_dials_tor_where_tor_listens() -> None:
     dials the port its tor listens on, and tor listens there. Mutation: a Tahoe role
     that keeps its own 9050 -> no node joins (converge fails), and this fails."""
     for host, node in [*NODES, (CLIENT, "client")]:
-        torrc = host.file("/etc/tor/torrc").content_string
-        socks = re.search(r"^SocksPort 127\.0\.0\.1:(\d+)$", torrc, re.M).group(1)
-        control = re.search(r"^ControlPort 127\.0\.0\.1:(\d+)$", torrc, re.M).group(1)
+        socks, control = tor_ports(host)
         cfg = host.file(f"{node_dir(node)}/tahoe.cfg").content_string
         assert re.search(rf"^socks.port = tcp:127\.0\.0\.1:{socks}$", cfg, re.M), (host, node)
         listening = host.check_output("ss -Hltn").split()
@@ -806,8 +811,7 @@ def announced_to_client() -> dict[tuple[str, str], tuple[int, str]]:
 def wait_for_storage_onions(attempts: int = 30) -> None:
     """Until every storage node's onion answers through the client host's tor (a
     restarted onion service must publish its descriptor again first), bounded."""
-    torrc = CLIENT.file("/etc/tor/torrc").content_string
-    socks = re.search(r"^SocksPort 127\.0\.0\.1:(\d+)$", torrc, re.M).group(1)
+    socks, _control = tor_ports(CLIENT)
     waiting = set()
     for host in STORAGE:
         conf = host.file("/etc/tor/torrc.d/onion-tahoe-storage.conf").content_string
